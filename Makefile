@@ -1,0 +1,35 @@
+# The one test command (README): formatting, vet, the race-enabled Go suite with Postgres,
+# and the browser tests against the real binary.
+GO ?= go
+export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+
+.PHONY: test test-go test-web check fuzz bench build run
+
+test: check test-go test-web
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-web:
+	bash web/e2e/run.sh
+
+# Short fuzzing of the sync decoders and merge; the corpus lives in testdata/fuzz.
+fuzz:
+	@for pkg in $$($(GO) list ./sync/...); do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
+	    $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-10s} $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run XXX -bench . -benchmem ./...
+
+build:
+	$(GO) build -o aiff ./cmd/aiff
+
+run:
+	$(GO) run ./cmd/aiff demo
