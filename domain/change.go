@@ -39,6 +39,11 @@ type Change struct {
 	Patch    map[string]json.RawMessage `json:"patch,omitempty"`
 	HLC      string                     `json:"hlc,omitempty"` // hybrid logical clock at origin; set by sync
 	At       time.Time                  `json:"at"`
+	// Base records, per field, the HLC of the value the origin held when it made the change
+	// (for ticket changes it should also name "status"). Merge uses it to tell a write that
+	// saw an earlier one from a concurrent write that did not, so that lost concurrent writes
+	// become conflict records. A missing entry means "not known to have been seen".
+	Base map[string]string `json:"base,omitempty"`
 }
 
 // HubOrigin is the origin name of changes made on the hub itself.
