@@ -3,6 +3,7 @@ package domain
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -27,6 +28,10 @@ func (o *Opt[T]) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, &o.Value)
 }
 
+// IsZero reports whether the field is absent, so that a struct field tagged omitzero is left
+// out when encoding instead of turning into an explicit null (which would clear the field).
+func (o Opt[T]) IsZero() bool { return !o.Set }
+
 // MarshalJSON writes the value, or null when unset or null.
 func (o Opt[T]) MarshalJSON() ([]byte, error) {
 	if !o.Set || o.Null {
@@ -38,20 +43,20 @@ func (o Opt[T]) MarshalJSON() ([]byte, error) {
 // TicketPatch is a partial update of a ticket (PUT /api/tickets/{id}). Absent fields are left
 // alone; status changes go through the state machine; assigned_team null unassigns.
 type TicketPatch struct {
-	Title          Opt[string]    `json:"title"`
-	Description    Opt[string]    `json:"description"`
-	Category       Opt[string]    `json:"category"`
-	Priority       Opt[Priority]  `json:"priority"`
-	Status         Opt[Status]    `json:"status"`
-	Zone           Opt[string]    `json:"zone"`
-	Location       Opt[string]    `json:"location"`
-	Lat            Opt[float64]   `json:"lat"`
-	Lng            Opt[float64]   `json:"lng"`
-	Skills         Opt[[]string]  `json:"skills"`
-	AssignedTeam   Opt[string]    `json:"assigned_team"`
-	AssignedTo     Opt[string]    `json:"assigned_to"`
-	DueDate        Opt[time.Time] `json:"due_date"`
-	CustomerRating Opt[int]       `json:"customer_rating"`
+	Title          Opt[string]    `json:"title,omitzero"`
+	Description    Opt[string]    `json:"description,omitzero"`
+	Category       Opt[string]    `json:"category,omitzero"`
+	Priority       Opt[Priority]  `json:"priority,omitzero"`
+	Status         Opt[Status]    `json:"status,omitzero"`
+	Zone           Opt[string]    `json:"zone,omitzero"`
+	Location       Opt[string]    `json:"location,omitzero"`
+	Lat            Opt[float64]   `json:"lat,omitzero"`
+	Lng            Opt[float64]   `json:"lng,omitzero"`
+	Skills         Opt[[]string]  `json:"skills,omitzero"`
+	AssignedTeam   Opt[string]    `json:"assigned_team,omitzero"`
+	AssignedTo     Opt[string]    `json:"assigned_to,omitzero"`
+	DueDate        Opt[time.Time] `json:"due_date,omitzero"`
+	CustomerRating Opt[int]       `json:"customer_rating,omitzero"`
 }
 
 // Empty reports whether the patch changes nothing.
@@ -68,7 +73,12 @@ func (p TicketPatch) Apply(t Ticket, at time.Time) (Ticket, error) {
 	if p.Empty() {
 		return t, Errorf(CodeInvalid, "no fields to update")
 	}
-	if t.Status.Final() && !p.Status.Set {
+	// A final ticket takes only a status-only patch, which the state machine then refuses (or
+	// accepts as a no-op when it repeats the status); repeating the status must not unlock the
+	// other fields.
+	rest := p
+	rest.Status = Opt[Status]{}
+	if t.Status.Final() && !rest.Empty() {
 		return t, Errorf(CodeConflict, "ticket %s is %s and cannot be changed", t.Number, t.Status)
 	}
 	notNull := func(set, null bool, field string) error {
@@ -91,7 +101,7 @@ func (p TicketPatch) Apply(t Ticket, at time.Time) (Ticket, error) {
 		}
 	}
 	if p.Title.Set {
-		t.Title = p.Title.Value
+		t.Title = strings.TrimSpace(p.Title.Value)
 	}
 	if p.Description.Set {
 		t.Description = p.Description.Value
@@ -103,7 +113,7 @@ func (p TicketPatch) Apply(t Ticket, at time.Time) (Ticket, error) {
 		t.Priority = p.Priority.Value
 	}
 	if p.Zone.Set {
-		t.Zone = p.Zone.Value
+		t.Zone = strings.TrimSpace(p.Zone.Value)
 	}
 	if p.Location.Set {
 		t.Location = p.Location.Value
@@ -135,7 +145,12 @@ func (p TicketPatch) Apply(t Ticket, at time.Time) (Ticket, error) {
 			}
 			t.AssignedTeam, t.AssignedTo, t.AssignedAt = nil, nil, nil
 		} else if t.AssignedTeam == nil || *t.AssignedTeam != p.AssignedTeam.Value {
-			if t, err = t.Assign(p.AssignedTeam.Value, t.AssignedTo, at); err != nil {
+			// A new team keeps only a person named in this patch, not the old team's.
+			var person *string
+			if p.AssignedTo.Set {
+				person = t.AssignedTo
+			}
+			if t, err = t.Assign(p.AssignedTeam.Value, person, at); err != nil {
 				return t, err
 			}
 		}

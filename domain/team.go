@@ -52,17 +52,17 @@ var hhmm = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 
 // TeamInput creates a team (POST /api/auth/teams) or, with Opt semantics, patches one.
 type TeamInput struct {
-	Name        Opt[string]     `json:"name"`
-	Zone        Opt[string]     `json:"zone"`
-	Description Opt[string]     `json:"description"`
-	Skills      Opt[[]string]   `json:"skills"`
-	Capacity    Opt[int]        `json:"capacity"`
-	ShiftStart  Opt[string]     `json:"shift_start"`
-	ShiftEnd    Opt[string]     `json:"shift_end"`
-	HomeLat     Opt[float64]    `json:"home_lat"`
-	HomeLng     Opt[float64]    `json:"home_lng"`
-	Status      Opt[TeamStatus] `json:"status"`
-	IsActive    Opt[bool]       `json:"is_active"`
+	Name        Opt[string]     `json:"name,omitzero"`
+	Zone        Opt[string]     `json:"zone,omitzero"`
+	Description Opt[string]     `json:"description,omitzero"`
+	Skills      Opt[[]string]   `json:"skills,omitzero"`
+	Capacity    Opt[int]        `json:"capacity,omitzero"`
+	ShiftStart  Opt[string]     `json:"shift_start,omitzero"`
+	ShiftEnd    Opt[string]     `json:"shift_end,omitzero"`
+	HomeLat     Opt[float64]    `json:"home_lat,omitzero"`
+	HomeLng     Opt[float64]    `json:"home_lng,omitzero"`
+	Status      Opt[TeamStatus] `json:"status,omitzero"`
+	IsActive    Opt[bool]       `json:"is_active,omitzero"`
 }
 
 // NewTeam returns a validated team from in with defaults: capacity 5, shift 08:00–17:00,
@@ -132,9 +132,9 @@ func (t Team) Validate() error {
 		return FieldErrorf("shift_end", "shift_end must be HH:MM")
 	case (t.HomeLat == nil) != (t.HomeLng == nil):
 		return FieldErrorf("home_lat", "home_lat and home_lng must be given together")
-	case t.HomeLat != nil && (*t.HomeLat < -90 || *t.HomeLat > 90):
+	case t.HomeLat != nil && (*t.HomeLat < -90 || *t.HomeLat > 90 || *t.HomeLat != *t.HomeLat):
 		return FieldErrorf("home_lat", "home_lat must be between -90 and 90")
-	case t.HomeLng != nil && (*t.HomeLng < -180 || *t.HomeLng > 180):
+	case t.HomeLng != nil && (*t.HomeLng < -180 || *t.HomeLng > 180 || *t.HomeLng != *t.HomeLng):
 		return FieldErrorf("home_lng", "home_lng must be between -180 and 180")
 	case !t.Status.Valid():
 		return FieldErrorf("status", "unknown team status %q (want available, busy or offline)", t.Status)

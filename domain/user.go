@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // Role decides what a user may do; see the role table in the README.
@@ -60,10 +61,10 @@ func (u User) Validate() error {
 
 // ValidatePassword enforces the minimum password policy.
 func ValidatePassword(p string) error {
-	if len(p) < 4 {
+	if utf8.RuneCountInString(p) < 4 {
 		return FieldErrorf("password", "password must be at least 4 characters")
 	}
-	if len(p) > 128 {
+	if utf8.RuneCountInString(p) > 128 {
 		return FieldErrorf("password", "password is longer than 128 characters")
 	}
 	return nil

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -32,8 +33,9 @@ func (z Zone) Validate() error {
 	case len(z.Boundary) != 0 && len(z.Boundary) < 3:
 		return FieldErrorf("boundary", "boundary needs at least 3 points")
 	}
-	for _, p := range append(z.Boundary, z.Center) {
-		if p.Lat < -90 || p.Lat > 90 || p.Lng < -180 || p.Lng > 180 {
+	// Concat, not append: append could write Center into the caller's boundary array.
+	for _, p := range slices.Concat(z.Boundary, []Point{z.Center}) {
+		if !(p.Lat >= -90 && p.Lat <= 90 && p.Lng >= -180 && p.Lng <= 180) { // also refuses NaN
 			return FieldErrorf("boundary", "point %v is off the globe", p)
 		}
 	}
