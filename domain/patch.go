@@ -3,6 +3,7 @@ package domain
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -70,6 +71,7 @@ func (p TicketPatch) Empty() bool {
 // before the status change so that one request can assign a team and start work. The store
 // checks that a new zone or team exists.
 func (p TicketPatch) Apply(t Ticket, at time.Time) (Ticket, error) {
+	orig := t
 	if p.Empty() {
 		return t, Errorf(CodeInvalid, "no fields to update")
 	}
@@ -163,10 +165,16 @@ func (p TicketPatch) Apply(t Ticket, at time.Time) (Ticket, error) {
 	if p.CustomerRating.Set {
 		t.CustomerRating = optPtr(p.CustomerRating)
 	}
-	t.UpdatedAt = at.UTC()
 	if err := t.Validate(); err != nil {
 		return t, err
 	}
+	// A patch that sets fields to the values they already have is a no-op: keeping UpdatedAt
+	// unchanged lets the store skip the write and the change log stay free of empty changes.
+	t.UpdatedAt = orig.UpdatedAt
+	if reflect.DeepEqual(orig, t) {
+		return orig, nil
+	}
+	t.UpdatedAt = at.UTC()
 	return t, nil
 }
 
