@@ -1,0 +1,220 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/aiff/aiff/domain"
+)
+
+// sortColumns maps each sort key (without '-') to its column. Every key has a B-tree index
+// ending in id, so a page is an index range scan whatever the table size.
+var sortColumns = map[string]string{
+	"created_at":    "created_at",
+	"updated_at":    "updated_at",
+	"due_date":      "due_date",
+	"priority":      "priority_rank",
+	"ticket_number": "number",
+}
+
+// cursor is the keyset position after the last row of a page. Value is the sort column as an
+// integer (times in unix microseconds), the same encoding hub/sqlite uses, so a cursor means
+// the same thing on either store.
+type cursor struct {
+	Sort  string `json:"s"`
+	Value int64  `json:"v"`
+	ID    string `json:"id"`
+}
+
+func encodeCursor(c cursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s, sort string) (cursor, error) {
+	var c cursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || c.ID == "" {
+		return c, domain.FieldErrorf("cursor", "invalid cursor")
+	}
+	if c.Sort != sort {
+		return c, domain.FieldErrorf("cursor", "cursor was made for sort %q, not %q", c.Sort, sort)
+	}
+	return c, nil
+}
+
+// sortKey is t's value of the sort column, as a cursor holds it.
+func sortKey(t domain.Ticket, key string) int64 {
+	switch key {
+	case "updated_at":
+		return t.UpdatedAt.UnixMicro()
+	case "due_date":
+		return t.DueDate.UnixMicro()
+	case "priority":
+		return int64(t.Priority.Rank())
+	case "ticket_number":
+		n, _ := parseNumber(t.Number)
+		return n
+	default:
+		return t.CreatedAt.UnixMicro()
+	}
+}
+
+// cursorArg turns a cursor value back into the column's type.
+func cursorArg(key string, v int64) any {
+	switch key {
+	case "created_at", "updated_at", "due_date":
+		return time.UnixMicro(v).UTC()
+	default:
+		return v
+	}
+}
+
+// searchSep separates the fields inside ticket_search_text (migration 0002); a query holding
+// it could match across two fields, so such a query searches the fields one by one.
+const searchSep = "\x01"
+
+// likePattern turns a search text into a lowercase LIKE pattern with its wildcards escaped.
+func likePattern(q string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(q)) + "%"
+}
+
+// ticketWhere builds the WHERE clause of f (without the cursor) into w.
+func ticketWhere(w *where, f domain.TicketFilter) error {
+	w.add("deleted_at IS NULL")
+	// One value is written as "col = $n" rather than "= ANY($n)": the planner can then walk a
+	// (col, sort, id) index in order and stop after one page.
+	in := func(col string, vals []string) {
+		if len(vals) == 1 {
+			w.add(col+" = ?", vals[0])
+		} else {
+			w.add(col+" = ANY(?)", vals)
+		}
+	}
+	if len(f.Status) > 0 {
+		for _, st := range f.Status {
+			if !st.Valid() {
+				return domain.FieldErrorf("status", "unknown status %q", st)
+			}
+		}
+		in("status", strs(f.Status))
+	}
+	if len(f.Priority) > 0 {
+		for _, p := range f.Priority {
+			if !p.Valid() {
+				return domain.FieldErrorf("priority", "unknown priority %q", p)
+			}
+		}
+		in("priority", strs(f.Priority))
+	}
+	if len(f.Zone) > 0 {
+		in("zone", f.Zone)
+	}
+	if len(f.ScopeZones) > 0 {
+		in("zone", f.ScopeZones)
+	}
+	switch f.Team {
+	case "":
+	case "none":
+		w.add("assigned_team IS NULL")
+	default:
+		w.add("assigned_team = ?", f.Team)
+	}
+	if f.ScopeTeam != "" {
+		w.add("assigned_team = ?", f.ScopeTeam)
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		p := likePattern(q)
+		if strings.Contains(q, searchSep) {
+			w.add(`(lower(title) LIKE ? OR lower(description) LIKE ? OR lower(location) LIKE ?
+				OR 'tkt-' || lpad(number::text, 6, '0') LIKE ?)`, p, p, p, p)
+		} else {
+			// The same expression as the trigram index of migration 0002.
+			w.add(`ticket_search_text(number, title, description, location) LIKE ?`, p)
+		}
+	}
+	if f.DueBefore != nil {
+		w.add("due_date < ?", f.DueBefore.UTC())
+	}
+	if f.DueAfter != nil {
+		w.add("due_date > ?", f.DueAfter.UTC())
+	}
+	if f.UpdatedAfter != nil {
+		w.add("updated_at > ?", f.UpdatedAfter.UTC())
+	}
+	return nil
+}
+
+// ListTickets returns one page of live tickets matching f, ordered by f.Sort then id, with
+// keyset pagination: NextCursor is empty on the last page. Total is counted only when
+// f.WithTotal asks, since a count visits every matching row. Returns CodeInvalid for an unknown
+// sort, status or priority, or a cursor made for another sort.
+func (s *Store) ListTickets(ctx context.Context, f domain.TicketFilter) (domain.Page[domain.Ticket], error) {
+	var page domain.Page[domain.Ticket]
+	sort := f.Sort
+	if sort == "" {
+		sort = "-created_at"
+	}
+	if !slices.Contains(domain.TicketSorts, sort) {
+		return page, domain.FieldErrorf("sort", "unknown sort %q (want one of %s)", sort, strings.Join(domain.TicketSorts, ", "))
+	}
+	desc := strings.HasPrefix(sort, "-")
+	key := strings.TrimPrefix(sort, "-")
+	col := sortColumns[key]
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 500)
+
+	var w where
+	if err := ticketWhere(&w, f); err != nil {
+		return page, err
+	}
+	if f.WithTotal {
+		var n int
+		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM tickets WHERE "+w.sql(), w.args...).Scan(&n); err != nil {
+			return page, translate(fmt.Errorf("count tickets: %w", err))
+		}
+		page.Total = &n
+	}
+	dir, cmp := "ASC", ">"
+	if desc {
+		dir, cmp = "DESC", "<"
+	}
+	if f.Cursor != "" {
+		c, err := decodeCursor(f.Cursor, sort)
+		if err != nil {
+			return page, err
+		}
+		w.add(fmt.Sprintf("(%s, id) %s (?, ?)", col, cmp), cursorArg(key, c.Value), c.ID)
+	}
+	q := fmt.Sprintf("SELECT %s FROM tickets WHERE %s ORDER BY %s %s, id %s LIMIT %s",
+		ticketCols, w.sql(), col, dir, dir, w.arg(limit+1))
+	rows, err := s.pool.Query(ctx, q, w.args...)
+	if err != nil {
+		return page, translate(fmt.Errorf("list tickets: %w", err))
+	}
+	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Ticket, error) { return scanTicket(row) })
+	if err != nil {
+		return page, translate(fmt.Errorf("list tickets: %w", err))
+	}
+	if len(items) > limit {
+		items = items[:limit]
+		last := items[limit-1]
+		page.NextCursor = encodeCursor(cursor{Sort: sort, Value: sortKey(last, key), ID: last.ID})
+	}
+	page.Items = items
+	return page, nil
+}
