@@ -113,4 +113,3 @@ func shutdown(srv *hubhttp.Server) error {
 	}
 	return nil
 }
-
