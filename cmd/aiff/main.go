@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -24,7 +25,7 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
-		fmt.Fprintln(os.Stderr, "aiff:", err)
+		fmt.Fprintln(os.Stderr, "aiff:", oneLine(err))
 		os.Exit(1)
 	}
 }
@@ -90,6 +91,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 }
+
+// oneLine flattens an error to one line: drivers (pgx) report multi-line dial errors, and the
+// contract is one line of reason on stderr.
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
