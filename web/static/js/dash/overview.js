@@ -4,7 +4,7 @@ import { h, mount, loading, errorBox, fmt } from '../ui.js';
 import { hbars, daily } from '../charts.js';
 import { STATUSES, STATUS_LABEL, PRIORITIES, PRIORITY_LABEL } from '../status.js';
 import { STATUS_COLOR } from '../map.js';
-import { items } from '../api.js';
+import { items, qs } from '../api.js';
 import * as live from '../live.js';
 
 const PRIORITY_COLOR = { low: '#94a3b8', medium: '#3b82f6', high: '#f59e0b', critical: '#dc2626' };
@@ -72,20 +72,27 @@ function renderKPIs(box, ov) {
     card('teams_available', 'Teams available', `${fmt.num(ov.teams_available)} / ${fmt.num(ov.teams_total)}`, 'available / total', 'good'));
 }
 
-/** trends asks the analytics endpoint; if the hub has none yet, it counts recent tickets itself. */
+/**
+ * trends returns the last DAYS days of ticket flow (created, resolved), one point per day with
+ * empty days filled in. It reads the hub's daily analytics; should that endpoint be missing (an
+ * older hub or an edge), it counts the most recent tickets itself.
+ */
 async function trends() {
-  try {
-    const r = await api.get(`/api/analytics/trends?days=${DAYS}`);
-    const pts = items(r.points || r);
-    if (pts.length) return pts.slice(-DAYS);
-  } catch (e) {
-    if (e.status !== 404 && e.status !== 405) throw e;
-  }
-  const page = await api.get(`/api/tickets?sort=-created_at&limit=500`);
   const days = [];
   const today = new Date(); today.setUTCHours(0, 0, 0, 0);
   for (let i = DAYS - 1; i >= 0; i--) days.push({ date: new Date(today - i * 86400e3).toISOString().slice(0, 10), created: 0, resolved: 0 });
   const idx = new Map(days.map((d, i) => [d.date, i]));
+  try {
+    const r = await api.get(`/api/tickets/analytics/performance${qs({ from: days[0].date })}`);
+    for (const p of r.trends || []) {
+      const i = idx.get(p.date);
+      if (i !== undefined) { days[i].created = p.created; days[i].resolved = p.resolved; }
+    }
+    return days;
+  } catch (e) {
+    if (e.status !== 404) throw e;
+  }
+  const page = await api.get(`/api/tickets?sort=-created_at&limit=500`);
   for (const t of items(page)) {
     const c = idx.get(t.created_at?.slice(0, 10)); if (c !== undefined) days[c].created++;
     const r = idx.get(t.resolved_at?.slice(0, 10)); if (r !== undefined) days[r].resolved++;
