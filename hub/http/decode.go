@@ -58,7 +58,59 @@ func decodeStrict(data []byte, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return domain.Errorf(domain.CodeInvalid, "unexpected data after the JSON body")
 	}
+	if f, ok := findNUL(reflect.ValueOf(v), ""); ok {
+		return domain.FieldErrorf(f, "%s may not contain NUL characters", f)
+	}
 	return nil
+}
+
+// findNUL reports the first JSON field whose string value holds a NUL character. Text columns
+// cannot store NUL (Postgres refuses it), so it is refused here, naming the field, instead of
+// failing in the driver.
+func findNUL(v reflect.Value, field string) (string, bool) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return findNUL(v.Elem(), field)
+		}
+	case reflect.String:
+		if strings.ContainsRune(v.String(), 0) {
+			return field, true
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if f, ok := findNUL(v.Index(i), field); ok {
+				return f, true
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if f, ok := findNUL(it.Value(), field); ok {
+				return f, true
+			}
+		}
+	case reflect.Struct:
+		if unwrapOpt(v.Type()) != v.Type() {
+			return findNUL(v.FieldByName("Value"), field)
+		}
+		for i := range v.NumField() {
+			sf := v.Type().Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			if name == "" {
+				name = sf.Name
+			}
+			if field != "" {
+				name = field + "." + name
+			}
+			if f, ok := findNUL(v.Field(i), name); ok {
+				return f, true
+			}
+		}
+	}
+	return "", false
 }
 
 // jsonError turns an encoding/json error into a user-safe *domain.Error naming the field.
