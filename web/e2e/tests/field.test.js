@@ -60,15 +60,17 @@ describe('field portal', () => {
     const teamsShown = await cards.evaluateAll(cs => [...new Set(cs.map(c => c.dataset.team))]);
     assert.deepEqual(teamsShown, [team.id], 'every card belongs to the user’s team');
     const ids = await cards.evaluateAll(cs => cs.map(c => c.dataset.id));
-    const mine = (await field.get('/api/tickets?limit=500')).items;
-    assert.deepEqual([...ids].sort(), mine.map(t => t.id).sort(), 'the list is exactly what the API gives the field user');
+    const active = (await field.get('/api/tickets?status=assigned,in_progress,on_hold&limit=500')).items;
+    assert.ok(active.every(t => t.assigned_team === team.id), 'the API itself scopes the field user to the team');
+    for (const t of active) assert.ok(ids.includes(t.id), `active job ${t.ticket_number} is listed`);
     const other = (await dispatcher.get('/api/tickets?status=assigned,in_progress&limit=200')).items.find(t => t.assigned_team && t.assigned_team !== team.id);
     if (other) assert.ok(!ids.includes(other.id), 'another team’s ticket is not listed');
 
     await page.getByRole('button', { name: 'To do' }).click();
     const todo = page.locator('[data-testid=job-list] a.card');
     const due = await todo.evaluateAll(cs => cs.map(c => c.dataset.id));
-    const byId = new Map(mine.map(t => [t.id, t]));
+    const byId = new Map(active.map(t => [t.id, t]));
+    assert.deepEqual([...due].sort(), active.map(t => t.id).sort(), 'to-do is exactly the team’s active jobs');
     const times = due.map(id => Date.parse(byId.get(id).due_date));
     assert.deepEqual(times, [...times].sort((a, b) => a - b), 'to-do list is sorted by due date');
     assert.ok(due.includes(startId) && due.includes(holdId), 'the newly assigned jobs are on the to-do list');

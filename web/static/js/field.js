@@ -11,6 +11,7 @@ const api = new Api(localStorage);
 const CACHE = 'aiff.field.tickets';
 const app = document.getElementById('app');
 const POLL = 30000;
+const RECENT_DONE = 30; // finished jobs kept on the "All" tab
 
 // The moves a field worker makes, in the order the buttons appear.
 const FIELD_ACTIONS = {
@@ -142,8 +143,12 @@ async function sync() {
     const r = await outbox.replay(op => api.put(`/api/tickets/${encodeURIComponent(op.ticket_id)}`, op.patch));
     if (r.sent) toast(`${r.sent} queued change${r.sent === 1 ? '' : 's'} synced.`);
     for (const f of r.failed) mount(banner, h('div', { class: 'form-error', role: 'alert' }, `${f.op.ticket_number}: ${STATUS_LABEL[f.op.patch.status] || 'change'} was not accepted — ${f.error.message}`));
-    const page = await api.get(`/api/tickets${qs({ sort: 'due_date', limit: 500 })}`);
-    tickets = await applyPending(items(page));
+    // Open work first and in full; of the finished jobs only the most recent, for reference.
+    const [active, done] = await Promise.all([
+      api.get(`/api/tickets${qs({ status: 'assigned,in_progress,on_hold', sort: 'due_date', limit: 500 })}`),
+      api.get(`/api/tickets${qs({ status: 'resolved,closed,cancelled', sort: '-updated_at', limit: RECENT_DONE })}`),
+    ]);
+    tickets = await applyPending([...items(active), ...items(done)]);
     saveCache(tickets);
     mount(lastSync, `Updated ${fmt.time(new Date())}`);
     route();
@@ -176,13 +181,13 @@ function drawList() {
   const overdue = active.filter(t => isOverdue(t)).length;
   mount(listBox,
     h('div', { class: 'fhead' },
-      h('h1', {}, showAll ? 'All jobs' : 'To do', ' ', h('span', { class: 'muted small' }, `(${shown.length})`)),
+      h('h1', {}, showAll ? 'Open and recent jobs' : 'To do', ' ', h('span', { class: 'muted small' }, `(${shown.length})`)),
       overdue ? h('span', { class: 'badge overdue' }, `${overdue} overdue`) : null),
     h('div', { class: 'seg', role: 'group', 'aria-label': 'Which jobs to show' },
       h('button', { type: 'button', 'aria-pressed': String(!showAll), onclick: () => { showAll = false; drawList(); } }, 'To do'),
       h('button', { type: 'button', 'aria-pressed': String(showAll), onclick: () => { showAll = true; drawList(); } }, 'All')),
     shown.length ? h('ul', { class: 'card-list', 'data-testid': 'job-list' }, shown.map(card))
-      : h('p', { class: 'empty', 'data-testid': 'empty' }, showAll ? 'Your team has no tickets.' : 'Nothing to do right now. New jobs appear here when a dispatcher assigns them to your team.'));
+      : h('p', { class: 'empty', 'data-testid': 'empty' }, showAll ? 'Your team has no jobs.' : 'Nothing to do right now. New jobs appear here when a dispatcher assigns them to your team.'));
 }
 
 function card(t) {
