@@ -80,6 +80,8 @@ func newEnv(t *testing.T, open func(t *testing.T, now func() time.Time) domain.S
 	iss.Now = clock.Now
 	e.auth = auth.NewService(st, iss)
 	e.auth.Now = clock.Now
+	e.auth.UserThrottle.(*auth.MemoryThrottle).Now = clock.Now
+	e.auth.IPThrottle.(*auth.MemoryThrottle).Now = clock.Now
 	e.srv = hubhttp.NewServer()
 	e.srv.Store = st
 	e.srv.Auth = e.auth
