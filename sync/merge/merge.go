@@ -1,0 +1,448 @@
+// Package merge is sync's conflict resolution: given the changes a replica has seen for one
+// row, in any order, it computes the same row state and the same conflict records. Replicas
+// that have seen the same set of changes therefore converge (equal Digest) whatever order the
+// network delivered them in, and no lost write goes unrecorded.
+//
+// The rules, applied per field:
+//
+//   - Last writer wins, ordered by Version: the change's hybrid logical clock, then its ID.
+//   - A delete is a tombstone that wins over every edit: edits older than the first delete stay
+//     in the row's final snapshot, edits newer than it are rejected (not resurrected) and
+//     recorded as KindDeleted conflicts.
+//   - A ticket that a change closed or cancelled (a final status) takes no later edit except
+//     the same status again: such edits are rejected as KindFinal.
+//   - A status write that did not see an earlier "resolved" and is not a legal transition from
+//     it is rejected as KindTransition: a stale offline edit does not reopen a resolved ticket.
+//     (A stale status edit older than the resolution simply loses last-writer-wins.)
+//   - A standing write that a later standing write to the same field overwrote with another
+//     value, without having seen it, is recorded as KindConcurrent. "Seen" means the later
+//     write came from the same origin, or its Base clock for the field is at or after the
+//     earlier write. Rejected writes neither win nor overwrite.
+//   - Edits to different fields never conflict: both survive.
+//
+// Every rule is a function of the set of changes, never of arrival order. Apply reports the
+// conflict records each change adds, and the rare ones it withdraws (when a write that had
+// overwritten another turns out to be rejected), so a store that follows Results holds the
+// row's conflict set. The cost is that a Row keeps every change it has seen.
+package merge
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/sync/hlc"
+)
+
+// Version orders writes: by hybrid logical clock (encoded, so string order is clock order),
+// then by change ID, which makes the order total even for equal clocks.
+type Version struct {
+	HLC    string `json:"hlc"`
+	Change string `json:"change"`
+}
+
+// Compare returns -1, 0 or +1 as v sorts before, equal to or after u.
+func (v Version) Compare(u Version) int {
+	if c := strings.Compare(v.HLC, u.HLC); c != 0 {
+		return c
+	}
+	return strings.Compare(v.Change, u.Change)
+}
+
+// Field is a field's visible value and the write it came from.
+type Field struct {
+	Value   json.RawMessage `json:"value"`
+	Version Version         `json:"version"`
+}
+
+// Kind says why a write lost.
+type Kind string
+
+const (
+	KindConcurrent Kind = "concurrent" // overwritten by a later write that had not seen it
+	KindDeleted    Kind = "deleted"    // rejected: made after the row was deleted
+	KindFinal      Kind = "final"      // rejected: made after the ticket was closed or cancelled
+	KindTransition Kind = "transition" // rejected: illegal status change from a resolution it had not seen
+)
+
+// Conflict records one write that did not survive, for a dispatcher to review. Its identity is
+// (Entity, EntityID, Field, Change, Kind); Value is the lost value, HLC its clock.
+type Conflict struct {
+	Entity   domain.Entity   `json:"entity"`
+	EntityID string          `json:"entity_id"`
+	Field    string          `json:"field"`
+	Kind     Kind            `json:"kind"`
+	Change   string          `json:"change"`
+	Origin   string          `json:"origin"`
+	Actor    string          `json:"actor"`
+	HLC      string          `json:"hlc"`
+	Value    json.RawMessage `json:"value"`
+}
+
+func (c Conflict) key() string {
+	return c.Field + "\x00" + c.Change + "\x00" + string(c.Kind)
+}
+
+func compareConflicts(a, b Conflict) int {
+	return cmp.Or(strings.Compare(a.Field, b.Field), strings.Compare(a.Change, b.Change), strings.Compare(string(a.Kind), string(b.Kind)))
+}
+
+// Row is the merge state of one row: the set of changes seen (normalized, in Version order)
+// and what follows from them. Fields, Deleted and Conflicts are derived; Apply recomputes
+// them, so a Row stored as JSON and read back keeps working.
+type Row struct {
+	Entity    domain.Entity    `json:"entity"`
+	ID        string           `json:"id"`
+	Changes   []domain.Change  `json:"changes"`
+	Fields    map[string]Field `json:"fields"`
+	Deleted   *Version         `json:"deleted,omitempty"` // the first delete, if any
+	Conflicts []Conflict       `json:"conflicts,omitempty"`
+}
+
+// Result tells a store what one Apply did.
+type Result struct {
+	// Duplicate: the change was already in the row (same ID, clock not lower); nothing changed.
+	Duplicate bool
+	// Applied lists the change's fields whose value is now visible, sorted.
+	Applied []string
+	// Overwritten lists fields whose previously visible value was replaced, sorted.
+	Overwritten []string
+	// Changed holds the new visible value of every field whose value or version changed; a
+	// nil value means the field no longer has one (its only write was rejected).
+	Changed map[string]json.RawMessage
+	// Deleted: the row became deleted with this change.
+	Deleted bool
+	// Conflicts are the records new with this change, sorted.
+	Conflicts []Conflict
+	// Withdrawn are earlier records that no longer hold, sorted: the write that overwrote a
+	// value turned out to be rejected itself (a delete, closure or resolution it had not seen
+	// arrived), or a clamped copy moved a change's clock. Rare; a store marks them moot.
+	Withdrawn []Conflict
+}
+
+// VersionOf returns the Version of c, validating its clock. A change without an HLC (made
+// by a store that does not stamp one) is placed at its At millisecond with logical 0 and its
+// origin as node, so it still has a deterministic place.
+func VersionOf(c domain.Change) (Version, error) {
+	var ts hlc.Timestamp
+	if c.HLC != "" {
+		var err error
+		if ts, err = hlc.Parse(c.HLC); err != nil {
+			return Version{}, err
+		}
+	} else {
+		ts = hlc.Timestamp{Wall: c.At.UnixMilli(), Node: c.Origin}
+		if err := ts.Validate(); err != nil {
+			return Version{}, domain.FieldErrorf("hlc", "change %s has no hlc and no valid origin and time", c.ID)
+		}
+	}
+	return Version{HLC: ts.String(), Change: c.ID}, nil
+}
+
+// Apply adds c to row and returns the new row and what changed. The input row is not
+// modified. A zero row takes its entity and id from c. Applying a change whose ID the row
+// already holds is a no-op (Duplicate), unless c carries a lower clock: that is the hub's
+// clamped copy of the change, which replaces the origin's copy. Returns CodeInvalid if c is
+// for another row, or has an invalid id, op, clock, base or patch value.
+func Apply(row Row, c domain.Change) (Row, Result, error) {
+	if row.Entity == "" && row.ID == "" {
+		row.Entity, row.ID = c.Entity, c.EntityID
+	}
+	if c.Entity != row.Entity || c.EntityID != row.ID {
+		return row, Result{}, domain.Errorf(domain.CodeInvalid, "change %s is for %s %s, not %s %s", c.ID, c.Entity, c.EntityID, row.Entity, row.ID)
+	}
+	n, err := normalize(c)
+	if err != nil {
+		return row, Result{}, err
+	}
+	changes := slices.Clone(row.Changes)
+	if i := slices.IndexFunc(changes, func(o domain.Change) bool { return o.ID == n.ID }); i >= 0 {
+		if n.HLC >= changes[i].HLC {
+			return row, Result{Duplicate: true}, nil
+		}
+		changes = slices.Delete(changes, i, i+1)
+	}
+	changes = append(changes, n)
+	next := build(row.Entity, row.ID, changes)
+	return next, diff(row, next, n), nil
+}
+
+// Replay builds a row from a set of changes for it, in any order.
+func Replay(changes []domain.Change) (Row, error) {
+	var row Row
+	for _, c := range changes {
+		var err error
+		if row, _, err = Apply(row, c); err != nil {
+			return Row{}, err
+		}
+	}
+	return row, nil
+}
+
+// Rebuild recomputes the derived parts of a row from its Changes (after reading it back from
+// storage, say), validating them.
+func (r Row) Rebuild() (Row, error) {
+	changes := make([]domain.Change, 0, len(r.Changes))
+	for _, c := range r.Changes {
+		n, err := normalize(c)
+		if err != nil {
+			return r, err
+		}
+		changes = append(changes, n)
+	}
+	return build(r.Entity, r.ID, changes), nil
+}
+
+// normalize validates c and returns the copy a row keeps: clock in canonical form (derived if
+// absent), Seq cleared (it is the hub's bookkeeping, not part of the change), patch values in
+// canonical JSON, time in UTC.
+func normalize(c domain.Change) (domain.Change, error) {
+	if !domain.ValidID(c.ID) {
+		return c, domain.FieldErrorf("id", "invalid change id")
+	}
+	v, err := VersionOf(c)
+	if err != nil {
+		return c, err
+	}
+	n := c
+	n.Seq, n.HLC, n.At = 0, v.HLC, c.At.UTC()
+	switch c.Op {
+	case domain.OpUpsert:
+		if len(c.Patch) == 0 {
+			return c, domain.FieldErrorf("patch", "upsert %s has an empty patch", c.ID)
+		}
+		n.Patch = make(map[string]json.RawMessage, len(c.Patch))
+		for k, val := range c.Patch {
+			cv, err := Canonical(val)
+			if err != nil {
+				return c, domain.FieldErrorf("patch", "field %q of change %s is not valid json", k, c.ID)
+			}
+			n.Patch[k] = cv
+		}
+	case domain.OpDelete:
+		n.Patch = nil
+	default:
+		return c, domain.FieldErrorf("op", "unknown op %q", c.Op)
+	}
+	n.Base = nil
+	if len(c.Base) > 0 {
+		n.Base = make(map[string]string, len(c.Base))
+		for k, b := range c.Base {
+			ts, err := hlc.Parse(b)
+			if err != nil {
+				return c, domain.FieldErrorf("base", "base of field %q of change %s is not a valid hlc", k, c.ID)
+			}
+			n.Base[k] = ts.String()
+		}
+	}
+	return n, nil
+}
+
+// Canonical returns v re-encoded canonically: compact, object keys sorted, numbers as written,
+// no HTML escaping. Equal JSON values from Go encoders have equal canonical forms.
+func Canonical(v json.RawMessage) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	var x any
+	if err := dec.Decode(&x); err != nil {
+		return nil, fmt.Errorf("canonical json: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("canonical json: data after value")
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(x); err != nil {
+		return nil, fmt.Errorf("canonical json: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// write is one change seen from merge's side.
+type write struct {
+	c      domain.Change
+	v      Version
+	status domain.Status // a ticket change's new status, "" if it sets none
+}
+
+// saw reports whether w was made with knowledge of earlier write e's value of field.
+func (w write) saw(e write, field string) bool {
+	if w.c.Origin == e.c.Origin {
+		return true
+	}
+	b, ok := w.c.Base[field]
+	return ok && b >= e.v.HLC
+}
+
+// statusOf maps the canonical JSON of each ticket status to the status.
+var statusOf = func() map[string]domain.Status {
+	m := map[string]domain.Status{}
+	for _, st := range domain.Statuses {
+		b, _ := json.Marshal(st)
+		m[string(b)] = st
+	}
+	return m
+}()
+
+// build computes a row from normalized changes. It is a pure function of the set. It costs
+// O(n²) in the number of changes to the row, which is small for tickets (tens).
+func build(entity domain.Entity, id string, changes []domain.Change) Row {
+	ws := make([]write, 0, len(changes))
+	for _, c := range changes {
+		// normalize made c.HLC canonical, so it is the version's clock as it stands.
+		w := write{c: c, v: Version{HLC: c.HLC, Change: c.ID}}
+		if entity == domain.EntityTicket {
+			if raw, ok := c.Patch["status"]; ok {
+				w.status = statusOf[string(raw)]
+			}
+		}
+		ws = append(ws, w)
+	}
+	slices.SortFunc(ws, func(a, b write) int { return a.v.Compare(b.v) })
+
+	row := Row{Entity: entity, ID: id, Changes: make([]domain.Change, len(ws)), Fields: map[string]Field{}}
+	var firstDelete *Version
+	for i, w := range ws {
+		row.Changes[i] = w.c
+		if w.c.Op == domain.OpDelete && firstDelete == nil {
+			v := w.v
+			firstDelete = &v
+		}
+	}
+	row.Deleted = firstDelete
+
+	conflicts := map[string]Conflict{}
+	record := func(w write, field string, kind Kind) {
+		c := Conflict{Entity: entity, EntityID: id, Field: field, Kind: kind, Change: w.c.ID,
+			Origin: w.c.Origin, Actor: w.c.Actor, HLC: w.v.HLC, Value: w.c.Patch[field]}
+		conflicts[c.key()] = c
+	}
+
+	// Rejections, in layers that each depend only on the set and on the layers before:
+	// deleted (on deletes), transition (on resolutions), final (on final statuses that were
+	// not themselves rejected as transitions).
+	type fieldOf struct {
+		i     int
+		field string
+	}
+	rejected := map[fieldOf][]Kind{}
+	transitionRejected := make([]bool, len(ws))
+	for i, w := range ws {
+		if w.status == "" {
+			continue
+		}
+		for _, p := range ws[:i] {
+			if p.status == domain.StatusResolved && w.status != p.status &&
+				!p.status.CanTransition(w.status) && !w.saw(p, "status") {
+				transitionRejected[i] = true
+				rejected[fieldOf{i, "status"}] = append(rejected[fieldOf{i, "status"}], KindTransition)
+				break
+			}
+		}
+	}
+	finalAt := -1 // the first final status that stands
+	if entity == domain.EntityTicket {
+		for i, w := range ws {
+			if w.status.Final() && !transitionRejected[i] {
+				finalAt = i
+				break
+			}
+		}
+	}
+	for i, w := range ws {
+		if w.c.Op != domain.OpUpsert {
+			continue
+		}
+		deleted := firstDelete != nil && firstDelete.Compare(w.v) < 0
+		final := finalAt >= 0 && i > finalAt && w.status != ws[finalAt].status
+		for field := range w.c.Patch {
+			k := fieldOf{i, field}
+			if deleted {
+				rejected[k] = append(rejected[k], KindDeleted)
+			}
+			if final {
+				rejected[k] = append(rejected[k], KindFinal)
+			}
+		}
+	}
+	for k, kinds := range rejected {
+		for _, kind := range kinds {
+			record(ws[k.i], k.field, kind)
+		}
+	}
+
+	// Last writer wins among the writes that stand; a standing write lost to a later standing
+	// write of another value that had not seen it is a concurrent conflict.
+	for i, w := range ws {
+		if w.c.Op != domain.OpUpsert {
+			continue
+		}
+		for field, val := range w.c.Patch {
+			if len(rejected[fieldOf{i, field}]) > 0 {
+				continue
+			}
+			row.Fields[field] = Field{Value: val, Version: w.v} // ws is in version order
+			for j := i + 1; j < len(ws); j++ {
+				later := ws[j]
+				lv, ok := later.c.Patch[field]
+				if ok && len(rejected[fieldOf{j, field}]) == 0 && !bytes.Equal(lv, val) && !later.saw(w, field) {
+					record(w, field, KindConcurrent)
+					break
+				}
+			}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(conflicts)) {
+		row.Conflicts = append(row.Conflicts, conflicts[k])
+	}
+	slices.SortFunc(row.Conflicts, compareConflicts)
+	return row
+}
+
+// diff reports what changed from old to next when n was applied.
+func diff(old, next Row, n domain.Change) Result {
+	res := Result{Changed: map[string]json.RawMessage{}}
+	for k, f := range next.Fields {
+		o, had := old.Fields[k]
+		if had && o.Version == f.Version {
+			continue
+		}
+		res.Changed[k] = f.Value
+		if had && o.Version.Change != f.Version.Change {
+			res.Overwritten = append(res.Overwritten, k)
+		}
+		if f.Version.Change == n.ID {
+			res.Applied = append(res.Applied, k)
+		}
+	}
+	for k := range old.Fields {
+		if _, ok := next.Fields[k]; !ok {
+			res.Changed[k] = nil
+		}
+	}
+	res.Deleted = old.Deleted == nil && next.Deleted != nil
+	before, after := map[string]bool{}, map[string]bool{}
+	for _, c := range old.Conflicts {
+		before[c.key()] = true
+	}
+	for _, c := range next.Conflicts {
+		after[c.key()] = true
+		if !before[c.key()] {
+			res.Conflicts = append(res.Conflicts, c)
+		}
+	}
+	for _, c := range old.Conflicts {
+		if !after[c.key()] {
+			res.Withdrawn = append(res.Withdrawn, c)
+		}
+	}
+	slices.Sort(res.Applied)
+	slices.Sort(res.Overwritten)
+	return res
+}
