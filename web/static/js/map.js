@@ -44,11 +44,6 @@ export function renderMap({ zones = [], tickets = [], teams = [], selectedZone =
     svg.append(h('polygon', { class: `zone${z.name === selectedZone ? ' active' : ''}`, points: pts, fill: ZONE_FILL[i % ZONE_FILL.length], 'data-zone': z.name },
       h('title', {}, z.name + (z.region ? ` (${z.region})` : ''))));
   });
-  zones.forEach(z => {
-    if (!z.center) return;
-    const [x, y] = proj.xy(z.center);
-    svg.append(h('text', { class: 'zlabel', x, y, 'text-anchor': 'middle' }, z.name));
-  });
   for (const t of bases) {
     const [x, y] = proj.xy({ lat: t.home_lat, lng: t.home_lng });
     svg.append(h('path', { class: 'base', d: `M${x},${y - 9} L${x + 8},${y - 2} L${x + 8},${y + 7} L${x - 8},${y + 7} L${x - 8},${y - 2} Z`, 'data-team': t.id },
@@ -65,6 +60,12 @@ export function renderMap({ zones = [], tickets = [], teams = [], selectedZone =
     }
     svg.append(dot);
   }
+  // Labels last, so dots never hide a zone's name (they ignore the pointer).
+  zones.forEach(z => {
+    if (!z.center) return;
+    const [x, y] = proj.xy(z.center);
+    svg.append(h('text', { class: 'zlabel', x, y, 'text-anchor': 'middle' }, z.name));
+  });
   if (pick) {
     const [x, y] = proj.xy(pick);
     svg.append(h('g', { 'pointer-events': 'none' },

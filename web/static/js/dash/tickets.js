@@ -2,7 +2,7 @@
 // manual assignment to a team — and the create-ticket dialog with its map zone picker.
 import { api, refs, teamName, canEdit } from './ctx.js';
 import { h, mount, loading, errorBox, fmt, statusBadge, priorityBadge, overdueBadge, showErrors, clearErrors, field, select, toast, debounce } from '../ui.js';
-import { STATUSES, STATUS_LABEL, PRIORITIES, PRIORITY_LABEL, CATEGORIES } from '../status.js';
+import { STATUSES, STATUS_LABEL, PRIORITIES, PRIORITY_LABEL, CATEGORIES, isDone } from '../status.js';
 import { renderMap, zoneAt } from '../map.js';
 import { qs, items } from '../api.js';
 import { openTicket } from './drawer.js';
@@ -134,7 +134,8 @@ export function render(main) {
         h('td', {}, priorityBadge(t.priority)),
         h('td', {}, t.zone),
         h('td', { 'data-col': 'team' }, t.assigned_team ? teamName(t.assigned_team) : h('span', { class: 'muted' }, 'Unassigned')),
-        h('td', {}, h('span', { title: fmt.datetime(t.due_date) }, fmt.due(t.due_date)), ' ', overdueBadge(t)));
+        h('td', {}, isDone(t.status) ? h('span', { class: 'muted small' }, fmt.date(t.due_date))
+          : [h('span', { title: fmt.datetime(t.due_date) }, fmt.due(t.due_date)), ' ', overdueBadge(t)]));
     });
     const focused = document.activeElement?.getAttribute('aria-label');
     mount(tableBox, h('table', { 'data-testid': 'ticket-table' }, h('caption', { class: 'sr-only' }, 'Tickets'), h('thead', {}, head), h('tbody', {}, body)));
