@@ -221,7 +221,7 @@ func randomChanges(r *rand.Rand, n int) []domain.Change {
 
 func TestOrderIndependenceAllPermutations(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for trial := range 30 {
+	for trial := range 20 {
 		cs := randomChanges(r, 5+r.IntN(2)) // 120 or 720 orders
 		t.Run(fmt.Sprint(trial), func(t *testing.T) { checkConverges(t, cs, allOrders(cs)) })
 	}
@@ -229,10 +229,10 @@ func TestOrderIndependenceAllPermutations(t *testing.T) {
 
 func TestOrderIndependenceRandomOrders(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
-	for trial := range 25 {
+	for trial := range 20 {
 		cs := randomChanges(r, 12+r.IntN(20))
 		var orders [][]domain.Change
-		for range 100 {
+		for range 80 {
 			o := slices.Clone(cs)
 			r.Shuffle(len(o), func(i, j int) { o[i], o[j] = o[j], o[i] })
 			// Redelivery: some changes arrive twice.
