@@ -111,10 +111,10 @@ func checkChange(c *domain.Change, p string, lim *Limits, src source) error {
 	if err := checkText(p+"zone", c.Zone, 0, 400); err != nil || utf8.RuneCountInString(c.Zone) > 100 {
 		return domain.FieldErrorf(p+"zone", "zone must be valid text of at most 100 characters")
 	}
+	c.At = c.At.UTC()
 	if !validTime(c.At) {
 		return domain.FieldErrorf(p+"at", "at must be a time between 1970 and 9999")
 	}
-	c.At = c.At.UTC()
 
 	var ts hlc.Timestamp
 	switch {

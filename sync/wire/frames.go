@@ -159,10 +159,10 @@ func (f *FrameReady) check(*Limits) error { return checkCursor("cursor", f.Curso
 func (f *FrameAck) check(*Limits) error   { return checkCursor("cursor", f.Cursor) }
 
 func (f *FrameHeartbeat) check(*Limits) error {
+	f.Time = f.Time.UTC()
 	if !validTime(f.Time) {
 		return domain.FieldErrorf("time", "time must be a time between 1970 and 9999")
 	}
-	f.Time = f.Time.UTC()
 	return checkCursor("cursor", f.Cursor)
 }
 

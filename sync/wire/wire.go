@@ -347,7 +347,7 @@ func truncate(s string, n int) string {
 // writeTo is the shared WriteTo of every frame type.
 func writeTo(w io.Writer, f Frame) (int64, error) { return WriteFrame(w, f, false) }
 
-// validTime reports whether t can be encoded as JSON and is a plausible event time.
+// validTime reports whether t (in UTC) can be encoded as JSON and is a plausible event time.
 func validTime(t time.Time) bool {
 	return !t.IsZero() && t.Year() >= 1970 && t.Year() <= 9999
 }

@@ -331,3 +331,24 @@ func writeSeed(t *testing.T, name string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+func TestTimeAtTheEdges(t *testing.T) {
+	b, _ := wire.Marshal(examples()["heartbeat"])
+	for in, ok := range map[string]bool{
+		"2025-06-01T12:30:15Z":      true,
+		"2025-06-01T14:30:15+02:00": true,
+		"9999-12-31T23:59:59-01:00": false, // year 10000 in UTC cannot be encoded
+		"1970-01-01T00:30:00+01:00": false, // before 1970 in UTC
+	} {
+		doc := strings.Replace(string(b), "2025-06-01T12:30:15Z", in, 1)
+		f, err := wire.DecodeFrame([]byte(doc), wire.Limits{})
+		if (err == nil) != ok {
+			t.Errorf("%s: err = %v, want ok %v", in, err, ok)
+		}
+		if err == nil {
+			if _, err := wire.Marshal(f); err != nil {
+				t.Errorf("%s: accepted but does not encode: %v", in, err)
+			}
+		}
+	}
+}
