@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/hub/auth"
@@ -83,7 +84,10 @@ type Server struct {
 	handler http.Handler
 	metrics *httpMetrics
 	reg     *prometheus.Registry
-	openapi []byte
+	// metricsHandler serves this server's registry (HTTP and store metrics) merged with the
+	// default one (Go runtime, process, and package-level aiff_ metrics of other modules).
+	metricsHandler http.Handler
+	openapi        []byte
 
 	ln       net.Listener
 	srv      *http.Server
@@ -149,6 +153,8 @@ func (s *Server) build() {
 			s.Logger.Warn("collector not registered", logKeyError, err)
 		}
 	}
+	s.metricsHandler = promhttp.HandlerFor(prometheus.Gatherers{s.reg, prometheus.DefaultGatherer},
+		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)})
 	r := chi.NewRouter()
 	s.routes(r)
 	s.openapi = s.buildOpenAPI()

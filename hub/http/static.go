@@ -11,9 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/aiff/aiff/domain"
 )
 
@@ -82,7 +79,6 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, name string) 
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
-	promhttp.HandlerFor(prometheus.Gatherers{s.reg, prometheus.DefaultGatherer},
-		promhttp.HandlerOpts{ErrorLog: nil}).ServeHTTP(w, r)
+	s.metricsHandler.ServeHTTP(w, r)
 	return nil
 }
