@@ -35,8 +35,8 @@ type Config struct {
 	Tickets int // tickets in the history, numbered 1..Tickets
 	Days    int // length of the history, ending at Now
 	// Now is the end of the history: the newest ticket is created just before it, and ticket
-	// states (open, in progress, closed …) are as of Now. The zero value means
-	// 2026-01-01T00:00:00Z so that Generate stays a pure function.
+	// states (open, in progress, closed …) are as of Now. It is used in UTC, truncated to the
+	// second; the zero value means 2026-01-01T00:00:00Z so that Generate stays a pure function.
 	Now time.Time
 	// PasswordHash is stored for every generated user, so all demo logins share one password.
 	PasswordHash string
@@ -102,8 +102,6 @@ type Dataset struct {
 	// any number of times and yields the same tickets every time. Performance fields of the
 	// teams are left zero: stores compute them from the tickets after loading.
 	Tickets iter.Seq[domain.Ticket]
-
-	gen *generator
 }
 
 // Sink is a store that can take a whole dataset as its initial state.
@@ -111,7 +109,8 @@ type Sink interface {
 	// BulkLoad writes ds into an empty store: zones, teams, users and tickets, the ticket
 	// number counter set past the last ticket, and the teams' performance columns computed from
 	// the loaded tickets. It calls progress(done, total) as tickets are written (total is
-	// ds.Config.Tickets), from the calling goroutine. The load is not written to the change log:
+	// ds.Config.Tickets), never concurrently (a loader may call it from a goroutine of its
+	// driver, as pgx's COPY does). The load is not written to the change log:
 	// it is the state edges bootstrap from, not a history of edits. Returns CodeConflict if the
 	// store already holds zones, teams or tickets.
 	BulkLoad(ctx context.Context, ds *Dataset, progress func(done, total int)) error
@@ -135,7 +134,7 @@ func newRand(seed int64, stream uint64) *rand.Rand {
 func Generate(cfg Config) *Dataset {
 	cfg = cfg.normalize()
 	g := &generator{cfg: cfg, start: cfg.Now.Add(-time.Duration(cfg.Days) * 24 * time.Hour)}
-	ds := &Dataset{Config: cfg, gen: g}
+	ds := &Dataset{Config: cfg}
 	g.geo = cityZones(cfg.Zones)
 	// The city and its staff exist a month before the first ticket.
 	setup := g.start.Add(-30 * 24 * time.Hour)
