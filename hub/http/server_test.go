@@ -230,6 +230,38 @@ func TestRolesMarkdown(t *testing.T) {
 			t.Errorf("ROLES.md lacks %s", rt.Pattern)
 		}
 	}
+	checkReadmeRoles(t, got)
+}
+
+// checkReadmeRoles keeps the README's role table (between the roles markers) equal to the
+// table part of ROLES.md, so the README never documents rules the server does not enforce.
+func checkReadmeRoles(t *testing.T, roles string) {
+	t.Helper()
+	const begin, end = "<!-- roles:begin -->\n", "\n<!-- roles:end -->"
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.SplitN(roles, "\n\n", 3)
+	if len(parts) != 3 {
+		t.Fatalf("ROLES.md has no header paragraph to skip")
+	}
+	want := strings.TrimSpace(parts[2])
+	s := string(readme)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the roles markers")
+	}
+	if *update {
+		s = s[:i+len(begin)] + want + s[j:]
+		if err := os.WriteFile("../../README.md", []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if diff := cmp.Diff(want, s[i+len(begin):j]); diff != "" {
+		t.Errorf("README role table is stale; run go test ./hub/http -run TestRolesMarkdown -update (-ROLES.md +README):\n%s", diff)
+	}
 }
 
 func TestMetrics(t *testing.T) {
