@@ -62,6 +62,26 @@ func testTicketCreateGet(t *testing.T, open Factory) {
 	}
 	_, err := e.s.CreateTicket(e.ctx, full)
 	wantCode(t, err, domain.CodeConflict, "")
+
+	// A given number is kept (sync and imports carry theirs), taken numbers conflict, and the
+	// counter continues after the highest number stored.
+	numbered := in
+	numbered.Number = "TKT-000050"
+	if got := must[domain.Ticket](t)(e.s.CreateTicket(e.ctx, numbered)); got.Number != "TKT-000050" {
+		t.Errorf("given number became %s", got.Number)
+	}
+	_, err = e.s.CreateTicket(e.ctx, numbered)
+	wantCode(t, err, domain.CodeConflict, "")
+	numbered.Number = "50"
+	_, err = e.s.CreateTicket(e.ctx, numbered)
+	wantCode(t, err, domain.CodeInvalid, "ticket_number")
+	if got := must[domain.Ticket](t)(e.s.CreateTicket(e.ctx, in)); got.Number != "TKT-000051" {
+		t.Errorf("number after TKT-000050 = %s, want TKT-000051", got.Number)
+	}
+	badID := in
+	badID.ID = "not-a-ulid"
+	_, err = e.s.CreateTicket(e.ctx, badID)
+	wantCode(t, err, domain.CodeInvalid, "id")
 	bad := in
 	bad.Title = ""
 	_, err = e.s.CreateTicket(e.ctx, bad)
