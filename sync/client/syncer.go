@@ -1,0 +1,435 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/sync/hlc"
+	"github.com/aiff/aiff/sync/wire"
+)
+
+// Backoff is exponential backoff with full jitter: the n-th consecutive failure waits a random
+// duration in [d/2, d], d = min(Max, Min·2ⁿ). The zero value uses 1 s and 30 s (PROTOCOL.md §5).
+type Backoff struct {
+	Min, Max time.Duration
+	n        int
+}
+
+// Next returns the wait before the next attempt and counts a failure.
+func (b *Backoff) Next() time.Duration {
+	lo, hi := b.Min, b.Max
+	if lo <= 0 {
+		lo = time.Second
+	}
+	if hi <= 0 {
+		hi = 30 * time.Second
+	}
+	d := lo
+	for i := 0; i < b.n && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	b.n++
+	return d/2 + rand.N(d/2+1)
+}
+
+// Reset starts over after a success.
+func (b *Backoff) Reset() { b.n = 0 }
+
+// Outbox is what the push loop needs from a replica's store.
+type Outbox interface {
+	// Pending returns up to limit unacknowledged changes in the order they were made.
+	Pending(ctx context.Context, limit int) ([]domain.Change, error)
+	// RecordPush stores the hub's results for batch (ack, clamp, dead-letter) in one
+	// transaction, and feeds res.HLC to the replica's clock.
+	RecordPush(ctx context.Context, batch []domain.Change, res *wire.PushResponse) error
+	// DeadLetter sets aside a change the hub refuses whatever happens, with the reason, so the
+	// changes behind it can go.
+	DeadLetter(ctx context.Context, c domain.Change, code domain.Code, reason string) error
+	// PushFailed records a failed attempt (for health); it may do nothing.
+	PushFailed(ctx context.Context, batch []domain.Change, reason string) error
+}
+
+// Replica is what the pull/stream loop needs from a replica's store.
+type Replica interface {
+	// Cursor is the hub log position the replica has durably applied through.
+	Cursor(ctx context.Context) (int64, error)
+	// ApplyRemote applies changes from the hub's log and stores cursor, in one transaction.
+	ApplyRemote(ctx context.Context, changes []domain.Change, cursor int64) error
+}
+
+// Syncer keeps a replica in sync with the hub: Run pushes the outbox and streams the hub's
+// changes until its context ends, reconnecting forever. Set the fields before Run.
+type Syncer struct {
+	Client  *Client
+	Node    string // the replica's node id (push frames' node)
+	Outbox  Outbox
+	Replica Replica
+	Logger  *slog.Logger
+	// BatchSize is the most changes per push (default 500, at most the wire limit).
+	BatchSize int
+	// PullLimit is the page size of the initial catch-up pull (default 1000).
+	PullLimit int
+	// IdleTimeout is how long a silent stream is trusted (default DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// Backoff bounds (defaults 1 s and 30 s). Tests set them small.
+	MinBackoff, MaxBackoff time.Duration
+	// OnApplied is called after remote changes were applied (may be nil).
+	OnApplied func(changes []domain.Change)
+
+	wake chan struct{}
+	once sync.Once
+
+	mu     sync.Mutex
+	status Status
+}
+
+// Status is the syncer's view of its connection to the hub, for health and metrics.
+type Status struct {
+	// Connected: the stream is open (live after Ready).
+	Connected bool `json:"connected"`
+	// Ready: the stream has caught up and delivers live changes.
+	Ready bool `json:"ready"`
+	// HubCursor is the highest hub log position the syncer has heard of (push results,
+	// ready and heartbeat frames, pulls).
+	HubCursor int64 `json:"hub_cursor"`
+	// LastContact is when the hub last answered anything.
+	LastContact time.Time `json:"last_contact"`
+	// LastPush is when a push last succeeded.
+	LastPush time.Time `json:"last_push"`
+	// LastError is the most recent failure, "" after a success.
+	LastError string `json:"last_error,omitempty"`
+	// PushErrors, StreamErrors count failures since start.
+	PushErrors   int64 `json:"push_errors"`
+	StreamErrors int64 `json:"stream_errors"`
+	// Pushed, Applied, DeadLettered count changes since start.
+	Pushed       int64 `json:"pushed"`
+	Applied      int64 `json:"applied"`
+	DeadLettered int64 `json:"dead_lettered"`
+	// ClockWarning is set when the hub's heartbeat time differs from ours by more than the
+	// skew bound: this node's clock is wrong.
+	ClockWarning string `json:"clock_warning,omitempty"`
+}
+
+func (s *Syncer) init() {
+	s.once.Do(func() { s.wake = make(chan struct{}, 1) })
+}
+
+// Notify wakes the push loop: call it after a local write. It never blocks.
+func (s *Syncer) Notify() {
+	s.init()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns a snapshot of the sync state.
+func (s *Syncer) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+func (s *Syncer) update(fn func(*Status)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(&s.status)
+}
+
+func (s *Syncer) contact(cursor int64) {
+	s.update(func(st *Status) {
+		st.LastContact = time.Now()
+		st.HubCursor = max(st.HubCursor, cursor)
+	})
+}
+
+func (s *Syncer) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Run pushes and streams until ctx ends; it returns ctx's error. Both loops retry every
+// failure with backoff, so Run does not stop on its own.
+func (s *Syncer) Run(ctx context.Context) error {
+	s.init()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.pushLoop(ctx) }()
+	go func() { defer wg.Done(); s.streamLoop(ctx) }()
+	wg.Wait()
+	return ctx.Err()
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// pushLoop sends the outbox in batches whenever it is woken (and every 5 s as a safety net).
+func (s *Syncer) pushLoop(ctx context.Context) {
+	bo := Backoff{Min: s.MinBackoff, Max: s.MaxBackoff}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		n, err := s.PushOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			wait := max(bo.Next(), RetryAfter(err))
+			s.logger().Warn("push failed", "error", err, "retry_in", wait)
+			if !sleep(ctx, wait) {
+				return
+			}
+			continue
+		case n > 0:
+			bo.Reset()
+			continue // more may be waiting
+		}
+		bo.Reset()
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// PushOnce pushes one batch of pending changes and records the results. It returns how many
+// changes it settled (acknowledged or dead-lettered); 0 with a nil error means the outbox is
+// empty. A whole-batch refusal that retrying cannot fix (400, 403, 409, 413, 422) is narrowed
+// down by pushing the batch's changes one at a time; a single change refused that way is
+// dead-lettered with the hub's reason, so it never blocks the changes behind it. Transport
+// errors, 401, 429 and 5xx are returned for the caller to retry with backoff.
+func (s *Syncer) PushOnce(ctx context.Context) (int, error) {
+	size := s.BatchSize
+	if size <= 0 || size > wire.DefaultLimits.MaxChanges {
+		size = min(500, wire.DefaultLimits.MaxChanges)
+	}
+	batch, err := s.Outbox.Pending(ctx, size)
+	if err != nil || len(batch) == 0 {
+		return 0, err
+	}
+	n, err := s.push(ctx, batch)
+	if err == nil || !refusal(err) {
+		return n, err
+	}
+	// Narrow down: one change at a time until the refused one is found and set aside.
+	settled := 0
+	for _, c := range batch {
+		k, err := 0, err
+		if len(batch) > 1 {
+			k, err = s.push(ctx, []domain.Change{c})
+		}
+		switch {
+		case err == nil:
+			settled += k
+		case refusal(err):
+			if derr := s.Outbox.DeadLetter(ctx, c, domain.ErrorCode(err), domain.ErrorMessage(err)); derr != nil {
+				return settled, derr
+			}
+			s.update(func(st *Status) { st.DeadLettered++ })
+			s.logger().Warn("change refused by hub; dead-lettered", "change", c.ID, "entity", c.Entity, "entity_id", c.EntityID, "error", err)
+			settled++
+		default:
+			return settled, err
+		}
+	}
+	return settled, nil
+}
+
+// refusal reports whether the hub refused a push as a whole for a reason that retrying the
+// same request cannot fix.
+func refusal(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.Status == 0 {
+		// A batch this client cannot even encode is as refused as one the hub will not take.
+		var de *domain.Error
+		return errors.As(err, &de) && de.Code == domain.CodeInvalid
+	}
+	// Not 404: a hub without the sync endpoints (a wrong URL, an old version) must not make
+	// the client throw its outbox away. Not 401, 408, 429: those pass.
+	switch e.Status {
+	case 400, 403, 409, 413, 422:
+		return true
+	}
+	return false
+}
+
+func (s *Syncer) push(ctx context.Context, batch []domain.Change) (int, error) {
+	res, err := s.Client.Push(ctx, s.Node, batch)
+	if err != nil {
+		s.update(func(st *Status) { st.PushErrors++; st.LastError = err.Error() })
+		if ctx.Err() == nil {
+			if ferr := s.Outbox.PushFailed(context.WithoutCancel(ctx), batch, err.Error()); ferr != nil {
+				s.logger().Warn("record push failure", "error", ferr)
+			}
+		}
+		return 0, err
+	}
+	if err := s.Outbox.RecordPush(ctx, batch, res); err != nil {
+		return 0, fmt.Errorf("record push results: %w", err)
+	}
+	var pushed, dead int64
+	for _, r := range res.Results {
+		if r.Status == wire.Rejected {
+			dead++
+			s.logger().Warn("change rejected by hub; dead-lettered", "change", r.ID, "code", r.Code, "error", r.Error)
+		} else {
+			pushed++
+		}
+	}
+	s.update(func(st *Status) {
+		st.Pushed += pushed
+		st.DeadLettered += dead
+		st.LastPush, st.LastContact = time.Now(), time.Now()
+		st.HubCursor = max(st.HubCursor, res.Cursor)
+		st.LastError = ""
+	})
+	return len(batch), nil
+}
+
+// streamLoop catches up with pulls, then streams, reconnecting with backoff forever.
+func (s *Syncer) streamLoop(ctx context.Context) {
+	bo := Backoff{Min: s.MinBackoff, Max: s.MaxBackoff}
+	for {
+		err := s.catchUp(ctx)
+		if err == nil {
+			err = s.stream(ctx, &bo)
+		}
+		s.update(func(st *Status) { st.Connected, st.Ready = false, false })
+		if ctx.Err() != nil {
+			return
+		}
+		s.update(func(st *Status) { st.StreamErrors++; st.LastError = err.Error() })
+		wait := max(bo.Next(), RetryAfter(err))
+		if !Retryable(err) {
+			// A credential problem or a bad cursor needs a person; keep trying, but slowly.
+			wait = max(wait, s.maxBackoff())
+			s.logger().Error("sync stream refused", "error", err, "retry_in", wait)
+		} else {
+			s.logger().Warn("sync stream ended", "error", err, "retry_in", wait)
+		}
+		if !sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+func (s *Syncer) maxBackoff() time.Duration {
+	if s.MaxBackoff > 0 {
+		return s.MaxBackoff
+	}
+	return 30 * time.Second
+}
+
+// catchUp pulls pages from the stored cursor until the hub says nothing more is waiting.
+func (s *Syncer) catchUp(ctx context.Context) error {
+	limit := s.PullLimit
+	if limit <= 0 {
+		limit = 1000
+	}
+	for {
+		cur, err := s.Replica.Cursor(ctx)
+		if err != nil {
+			return fmt.Errorf("read cursor: %w", err)
+		}
+		page, err := s.Client.Pull(ctx, cur, limit)
+		if err != nil {
+			return err
+		}
+		if len(page.Changes) > 0 || page.NextCursor > cur {
+			if err := s.apply(ctx, page.Changes, page.NextCursor); err != nil {
+				return err
+			}
+		}
+		s.contact(page.NextCursor)
+		if !page.HasMore {
+			return nil
+		}
+	}
+}
+
+func (s *Syncer) apply(ctx context.Context, changes []domain.Change, cursor int64) error {
+	if err := s.Replica.ApplyRemote(ctx, changes, cursor); err != nil {
+		return fmt.Errorf("apply changes through %d: %w", cursor, err)
+	}
+	s.update(func(st *Status) { st.Applied += int64(len(changes)) })
+	if s.OnApplied != nil && len(changes) > 0 {
+		s.OnApplied(changes)
+	}
+	return nil
+}
+
+func (s *Syncer) stream(ctx context.Context, bo *Backoff) error {
+	cur, err := s.Replica.Cursor(ctx)
+	if err != nil {
+		return fmt.Errorf("read cursor: %w", err)
+	}
+	return s.Client.Stream(ctx, cur, s.IdleTimeout, &streamHandler{s: s, bo: bo})
+}
+
+type streamHandler struct {
+	s  *Syncer
+	bo *Backoff
+}
+
+func (h *streamHandler) Changes(ctx context.Context, f *wire.FrameChanges) error {
+	if err := h.s.apply(ctx, f.Changes, f.Cursor); err != nil {
+		return err
+	}
+	h.s.contact(f.Cursor)
+	return nil
+}
+
+func (h *streamHandler) Ready(ctx context.Context, f *wire.FrameReady) error {
+	h.bo.Reset()
+	h.s.contact(f.Cursor)
+	h.s.update(func(st *Status) { st.Connected, st.Ready, st.LastError = true, true, "" })
+	h.s.logger().Info("sync stream ready", "cursor", f.Cursor)
+	// Changes committed on the hub while the stream was down may include acks for our own
+	// pushes; nudge the push loop in case it is waiting.
+	h.s.Notify()
+	return nil
+}
+
+func (h *streamHandler) Heartbeat(ctx context.Context, f *wire.FrameHeartbeat) error {
+	// The heartbeat's cursor may pass changes out of scope; storing it is allowed (§5) and
+	// keeps the catch-up after a reconnect short.
+	cur, err := h.s.Replica.Cursor(ctx)
+	if err != nil {
+		return err
+	}
+	if f.Cursor > cur {
+		if err := h.s.apply(ctx, nil, f.Cursor); err != nil {
+			return err
+		}
+	}
+	h.s.contact(f.Cursor)
+	skew := time.Since(f.Time)
+	h.s.update(func(st *Status) {
+		st.Connected = true
+		if skew > hlc.DefaultMaxSkew || -skew > hlc.DefaultMaxSkew {
+			st.ClockWarning = fmt.Sprintf("this node's clock differs from the hub's by %s", skew.Round(time.Second))
+		} else {
+			st.ClockWarning = ""
+		}
+	})
+	return nil
+}
