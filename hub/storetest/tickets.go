@@ -544,10 +544,22 @@ func testTicketPagination(t *testing.T, open Factory) {
 	if diff := gocmp.Diff(describe(want), describe(got)); diff != "" {
 		t.Errorf("filtered pages (-want +got):\n%s", diff)
 	}
-	// Without WithTotal there is no total; the default limit is 50 and the maximum 500.
+	// Without WithTotal there is no total.
 	page := must[domain.Page[domain.Ticket]](t)(e.s.ListTickets(e.ctx, domain.TicketFilter{Limit: 2}))
 	if page.Total != nil {
 		t.Errorf("total without WithTotal = %d, want nil", *page.Total)
+	}
+	// The default limit is 50; a limit over the maximum (500) is capped, not refused.
+	for i := range 14 {
+		all = append(all, e.ticket(fmt.Sprintf("extra%d", i), "north", domain.PriorityLow))
+	}
+	page = must[domain.Page[domain.Ticket]](t)(e.s.ListTickets(e.ctx, domain.TicketFilter{}))
+	if len(page.Items) != 50 || page.NextCursor == "" {
+		t.Errorf("default page has %d items, cursor %q; want 50 and a cursor", len(page.Items), page.NextCursor)
+	}
+	page = must[domain.Page[domain.Ticket]](t)(e.s.ListTickets(e.ctx, domain.TicketFilter{Limit: 100000}))
+	if len(page.Items) != len(all) || page.NextCursor != "" {
+		t.Errorf("page with a huge limit has %d items, cursor %q; want all %d", len(page.Items), page.NextCursor, len(all))
 	}
 	// A ticket changed between pages moves but nothing else is skipped or repeated.
 	first := must[domain.Page[domain.Ticket]](t)(e.s.ListTickets(e.ctx, domain.TicketFilter{Sort: "ticket_number", Limit: 10}))
