@@ -441,3 +441,32 @@ func (c *Client) Stream(ctx context.Context, cursor int64, idle time.Duration, h
 		}
 	}
 }
+
+// Login checks a username and password with the hub (POST /api/auth/login) and returns the
+// user the hub answered with. A refusal is an *Error unwrapping to CodeUnauthorized (or
+// CodeTooManyRequests); an unreachable hub is an *Error with Status 0. The client's Token is
+// not sent.
+func Login(ctx context.Context, c *Client, username, password string) (domain.User, error) {
+	var u domain.User
+	body, _ := json.Marshal(map[string]string{"username": username, "password": password})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/api/auth/login", bytes.NewReader(body))
+	if err != nil {
+		return u, fmt.Errorf("new request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.do("login", req)
+	if err != nil {
+		return u, err
+	}
+	defer resp.Body.Close()
+	var s struct {
+		User domain.User `json:"user"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&s); err != nil {
+		return u, &Error{Op: "login", Err: fmt.Errorf("decode login answer: %w", err)}
+	}
+	if s.User.Username == "" {
+		return u, &Error{Op: "login", Err: errors.New("hub login answer has no user")}
+	}
+	return s.User, nil
+}
