@@ -90,7 +90,19 @@ func likePattern(q string) string {
 	return "%" + r.Replace(strings.ToLower(q)) + "%"
 }
 
-// ticketWhere builds the WHERE clause of f (without the cursor) into w.
+// searchCond adds the text-search condition for q to w.
+func searchCond(w *where, q string) {
+	p := likePattern(q)
+	if strings.Contains(q, searchSep) {
+		w.add(`(lower(title) LIKE ? OR lower(description) LIKE ? OR lower(location) LIKE ?
+			OR 'tkt-' || CASE WHEN number < 1000000 THEN lpad(number::text, 6, '0') ELSE number::text END LIKE ?)`, p, p, p, p)
+		return
+	}
+	// The same expression as the trigram index of migration 0003.
+	w.add(`ticket_search_text(number, title, description, location) LIKE ?`, p)
+}
+
+// ticketWhere builds the WHERE clause of f, without the text search and the cursor, into w.
 func ticketWhere(w *where, f domain.TicketFilter) error {
 	w.add("deleted_at IS NULL")
 	// One value is written as "col = $n" rather than "= ANY($n)": the planner can then walk a
@@ -134,16 +146,6 @@ func ticketWhere(w *where, f domain.TicketFilter) error {
 	if f.ScopeTeam != "" {
 		w.add("assigned_team = ?", f.ScopeTeam)
 	}
-	if q := strings.TrimSpace(f.Query); q != "" {
-		p := likePattern(q)
-		if strings.Contains(q, searchSep) {
-			w.add(`(lower(title) LIKE ? OR lower(description) LIKE ? OR lower(location) LIKE ?
-				OR 'tkt-' || lpad(number::text, 6, '0') LIKE ?)`, p, p, p, p)
-		} else {
-			// The same expression as the trigram index of migration 0002.
-			w.add(`ticket_search_text(number, title, description, location) LIKE ?`, p)
-		}
-	}
 	if f.DueBefore != nil {
 		w.add("due_date < ?", f.DueBefore.UTC())
 	}
@@ -182,33 +184,46 @@ func (s *Store) ListTickets(ctx context.Context, f domain.TicketFilter) (domain.
 	if err := ticketWhere(&w, f); err != nil {
 		return page, err
 	}
+	q := strings.TrimSpace(f.Query)
 	if f.WithTotal {
+		cw := w
+		cw.conds, cw.args = slices.Clone(w.conds), slices.Clone(w.args)
+		if q != "" {
+			searchCond(&cw, q)
+		}
 		var n int
-		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM tickets WHERE "+w.sql(), w.args...).Scan(&n); err != nil {
+		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM tickets WHERE "+cw.sql(), cw.args...).Scan(&n); err != nil {
 			return page, translate(fmt.Errorf("count tickets: %w", err))
 		}
 		page.Total = &n
-	}
-	dir, cmp := "ASC", ">"
-	if desc {
-		dir, cmp = "DESC", "<"
 	}
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor, sort)
 		if err != nil {
 			return page, err
 		}
+		cmp := ">"
+		if desc {
+			cmp = "<"
+		}
 		w.add(fmt.Sprintf("(%s, id) %s (?, ?)", col, cmp), cursorArg(key, c.Value), c.ID)
 	}
-	q := fmt.Sprintf("SELECT %s FROM tickets WHERE %s ORDER BY %s %s, id %s LIMIT %s",
-		ticketCols, w.sql(), col, dir, dir, w.arg(limit+1))
-	rows, err := s.pool.Query(ctx, q, w.args...)
-	if err != nil {
-		return page, translate(fmt.Errorf("list tickets: %w", err))
+	order := fmt.Sprintf("%s ASC, id ASC", col)
+	if desc {
+		order = fmt.Sprintf("%s DESC, id DESC", col)
 	}
-	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Ticket, error) { return scanTicket(row) })
+	var (
+		items []domain.Ticket
+		err   error
+	)
+	if q == "" {
+		items, err = s.queryTickets(ctx, fmt.Sprintf("SELECT %s FROM tickets WHERE %s ORDER BY %s LIMIT %s",
+			ticketCols, w.sql(), order, w.arg(limit+1)), w.args)
+	} else {
+		items, err = s.searchTickets(ctx, w, q, order, limit+1)
+	}
 	if err != nil {
-		return page, translate(fmt.Errorf("list tickets: %w", err))
+		return page, err
 	}
 	if len(items) > limit {
 		items = items[:limit]
@@ -217,4 +232,57 @@ func (s *Store) ListTickets(ctx context.Context, f domain.TicketFilter) (domain.
 	}
 	page.Items = items
 	return page, nil
+}
+
+func (s *Store) queryTickets(ctx context.Context, sql string, args []any) ([]domain.Ticket, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, translate(fmt.Errorf("list tickets: %w", err))
+	}
+	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Ticket, error) { return scanTicket(row) })
+	if err != nil {
+		return nil, translate(fmt.Errorf("list tickets: %w", err))
+	}
+	return items, nil
+}
+
+// searchWindow is how many rows, in list order, a text search first examines.
+var searchWindow = 4000
+
+// searchTickets returns the first n tickets in order that match w and the text q.
+//
+// The planner cannot guess how many tickets a substring matches, and both of its guesses go
+// badly wrong at a million rows: walking the sort index and filtering is quick for a common
+// word but reads the whole table for a rare one, and the trigram index is quick for a rare word
+// but fetches and sorts a hundred thousand rows for a common one. So the search decides from
+// the data: it first filters the first searchWindow rows in list order (a bounded index range
+// scan), which answers any query whose word is not rare, or whose other filters leave few rows.
+// Only when that window was full and still held less than a page does it ask for every match
+// through the trigram index (materialized, so the planner cannot turn back to the sort index)
+// and sort those.
+func (s *Store) searchTickets(ctx context.Context, w where, q, order string, n int) ([]domain.Ticket, error) {
+	base := w.sql()
+	probe := where{conds: []string{"TRUE"}, args: slices.Clone(w.args)}
+	win := probe.arg(searchWindow)
+	probe.conds = nil
+	searchCond(&probe, q)
+	probeSQL := fmt.Sprintf(`SELECT %s FROM (SELECT * FROM tickets WHERE %s ORDER BY %s LIMIT %s) tickets
+		WHERE %s ORDER BY %s LIMIT %s`, ticketCols, base, order, win, probe.sql(), order, probe.arg(n))
+	items, err := s.queryTickets(ctx, probeSQL, probe.args)
+	if err != nil || len(items) == n {
+		return items, err
+	}
+	var inWindow int
+	cw := where{args: slices.Clone(w.args)}
+	if err := s.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM tickets WHERE %s LIMIT %s) w`,
+		base, cw.arg(searchWindow)), cw.args...).Scan(&inWindow); err != nil {
+		return nil, translate(fmt.Errorf("search tickets: %w", err))
+	}
+	if inWindow < searchWindow {
+		return items, nil // the window held every candidate row
+	}
+	all := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
+	searchCond(&all, q)
+	return s.queryTickets(ctx, fmt.Sprintf(`WITH m AS MATERIALIZED (SELECT %s FROM tickets WHERE %s)
+		SELECT * FROM m ORDER BY %s LIMIT %s`, ticketCols, all.sql(), order, all.arg(n)), all.args)
 }

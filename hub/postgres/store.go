@@ -111,6 +111,9 @@ func (s *Store) Close() error {
 
 // Ping checks the database answers (readiness).
 func (s *Store) Ping(ctx context.Context) error {
+	if s.pool == nil {
+		return domain.Errorf(domain.CodeUnavailable, "store is not open")
+	}
 	if err := s.pool.Ping(ctx); err != nil {
 		return domain.Errorf(domain.CodeUnavailable, "database unreachable")
 	}

@@ -378,8 +378,35 @@ func TestTextSearch(t *testing.T) {
 		{"water", []string{a.Title}},
 		{"nowhere", nil},
 	} {
-		if got := search(tt.q); !slices.Equal(got, tt.want) {
-			t.Errorf("search %q = %v, want %v", tt.q, got, tt.want)
+		// Window 1 makes every query that matches anything past the first row take the
+		// trigram path, 2 the probe-then-count path, the default the probe alone.
+		for _, window := range []int{1, 2, 4000} {
+			restore := postgres.SetSearchWindow(window)
+			if got := search(tt.q); !slices.Equal(got, tt.want) {
+				t.Errorf("window %d: search %q = %v, want %v", window, tt.q, got, tt.want)
+			}
+			restore()
+		}
+	}
+	// Paging through a search with a one-row page crosses every path's cursor handling.
+	for _, window := range []int{1, 2, 4000} {
+		restore := postgres.SetSearchWindow(window)
+		var got []string
+		for cur := ""; ; {
+			page, err := s.ListTickets(ctx, domain.TicketFilter{Query: "tkt-0", Sort: "-ticket_number", Limit: 1, Cursor: cur})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tk := range page.Items {
+				got = append(got, tk.Title)
+			}
+			if cur = page.NextCursor; cur == "" {
+				break
+			}
+		}
+		restore()
+		if want := []string{c.Title, b.Title, a.Title}; !slices.Equal(got, want) {
+			t.Errorf("window %d: paged search = %v, want %v", window, got, want)
 		}
 	}
 }
