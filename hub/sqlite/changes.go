@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/sync/server/syncstore"
 )
 
 // appendChange writes one change of entity/id to the log in tx. Seq comes from the
@@ -28,13 +29,28 @@ func (tx *tx) appendChange(ctx context.Context, entity domain.Entity, id string,
 		ID: domain.NewID(tx.now), Origin: tx.origin, Actor: tx.actor, Entity: entity,
 		EntityID: id, Op: op, Zone: zone, Patch: patch, At: tx.now,
 	}
+	// The hub is the serialization point: an API write has seen the row's whole log, so its
+	// base for each field is the row's latest clock (syncstore.Stamp).
+	prior, err := tx.rowClocks(ctx, entity, id)
+	if err != nil {
+		return domain.Change{}, err
+	}
+	basePatch := patch
+	if op == domain.OpDelete {
+		basePatch = nil
+	}
+	ch.HLC, ch.Base = syncstore.Stamp(tx.clock, prior, entity, basePatch)
+	baseJSON := []byte("{}")
+	if len(ch.Base) > 0 {
+		baseJSON, _ = json.Marshal(ch.Base)
+	}
 	if err := tx.QueryRowContext(ctx, "UPDATE counters SET value = value + 1 WHERE name = 'change_seq' RETURNING value").Scan(&ch.Seq); err != nil {
 		return domain.Change{}, fmt.Errorf("next change seq: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO changes (seq, id, origin, actor, entity, entity_id, op, zone, patch, hlc, at, received_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO changes (seq, id, origin, actor, entity, entity_id, op, zone, patch, hlc, at, received_at, base)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ch.Seq, ch.ID, ch.Origin, ch.Actor, string(ch.Entity), ch.EntityID, string(ch.Op), ch.Zone, string(b), ch.HLC,
-		micros(ch.At), micros(tx.now)); err != nil {
+		micros(ch.At), micros(tx.now), string(baseJSON)); err != nil {
 		return domain.Change{}, fmt.Errorf("append change %s: %w", ch.ID, err)
 	}
 	return ch, nil
@@ -47,7 +63,7 @@ func (s *Store) ListChanges(ctx context.Context, after int64, zones []string, li
 		limit = 500
 	}
 	limit = min(limit, 5000)
-	q := "SELECT seq, id, origin, actor, entity, entity_id, op, zone, patch, hlc, at FROM changes WHERE seq > ?"
+	q := "SELECT " + changeCols + " FROM changes WHERE seq > ?"
 	args := []any{after}
 	if len(zones) > 0 {
 		ph, za := inList(zones)
@@ -63,18 +79,10 @@ func (s *Store) ListChanges(ctx context.Context, after int64, zones []string, li
 	defer rows.Close()
 	out := []domain.Change{}
 	for rows.Next() {
-		var (
-			ch    domain.Change
-			patch string
-			at    int64
-		)
-		if err := rows.Scan(&ch.Seq, &ch.ID, &ch.Origin, &ch.Actor, &ch.Entity, &ch.EntityID, &ch.Op, &ch.Zone, &patch, &ch.HLC, &at); err != nil {
-			return nil, fmt.Errorf("scan change: %w", err)
+		ch, err := scanChange(rows)
+		if err != nil {
+			return nil, err
 		}
-		if err := json.Unmarshal([]byte(patch), &ch.Patch); err != nil {
-			return nil, fmt.Errorf("decode patch of change %s: %w", ch.ID, err)
-		}
-		ch.At = fromMicros(at)
 		out = append(out, ch)
 	}
 	return out, rows.Err()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/migrations"
+	"github.com/aiff/aiff/sync/hlc"
 
 	sqlitedrv "modernc.org/sqlite"
 )
@@ -42,6 +43,10 @@ type Store struct {
 	BusyTimeout time.Duration
 	// MaxReaders bounds the read pool (default max(4, GOMAXPROCS)).
 	MaxReaders int
+	// Clock is the hub's hybrid logical clock (node "hub"): it stamps every change the store
+	// appends and takes in the clocks of pushed changes. Open moves it past every clock in the
+	// log. Tests inject one with a fake wall clock.
+	Clock *hlc.Clock
 
 	writer *sql.DB
 	reader *sql.DB
@@ -55,6 +60,7 @@ func NewStore(path string) *Store {
 		Logger:      slog.New(slog.DiscardHandler),
 		BusyTimeout: 5 * time.Second,
 		MaxReaders:  max(4, runtime.GOMAXPROCS(0)),
+		Clock:       hlc.NewClock(domain.HubOrigin),
 	}
 }
 
@@ -117,6 +123,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("set wal: journal mode is %q", mode)
 	}
 	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	if err := s.observeClock(ctx); err != nil {
 		return err
 	}
 
@@ -221,6 +230,7 @@ type tx struct {
 	now    time.Time
 	origin string
 	actor  string
+	clock  *hlc.Clock
 }
 
 // write runs fn in a write transaction and commits it when fn returns nil.
@@ -233,7 +243,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *tx) error) error {
 		return translate(fmt.Errorf("begin: %w", err))
 	}
 	defer sqlTx.Rollback()
-	t := &tx{Tx: sqlTx, now: s.now(), origin: domain.HubOrigin, actor: "system"}
+	t := &tx{Tx: sqlTx, now: s.now(), origin: domain.HubOrigin, actor: "system", clock: s.Clock}
 	if p, ok := domain.PrincipalFrom(ctx); ok {
 		t.actor = p.Actor()
 		if p.Node != "" {

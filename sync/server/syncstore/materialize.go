@@ -1,0 +1,358 @@
+package syncstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/sync/merge"
+)
+
+// materialize computes the typed row after change c from the merged row: the current typed
+// row with every visible field of the merge state laid over it (fields merge no longer has
+// a value for become null), checked for canonical values, validity and live references.
+func (ps *pusher) materialize(ctx context.Context, k RowKey, cur any, exists bool, row merge.Row, res merge.Result, c domain.Change) (any, error) {
+	visible := make(map[string]json.RawMessage, len(row.Fields))
+	for f, v := range row.Fields {
+		visible[f] = v.Value
+	}
+	for f, v := range res.Changed {
+		if v == nil {
+			visible[f] = json.RawMessage("null")
+		}
+	}
+	var deletedAt *time.Time
+	if row.Deleted != nil {
+		for _, ch := range row.Changes {
+			if ch.ID == row.Deleted.Change {
+				at := ch.At.UTC().Truncate(time.Microsecond)
+				deletedAt = &at
+			}
+		}
+	}
+	if !exists && c.Op == domain.OpDelete {
+		return nil, domain.Errorf(domain.CodeNotFound, "%s %s does not exist", k.Entity, k.ID)
+	}
+	switch k.Entity {
+	case domain.EntityTicket:
+		var old *domain.Ticket
+		if exists {
+			t := cur.(domain.Ticket)
+			old = &t
+		}
+		if err := checkCanonical(old, c.Patch, NormalizeTicket); err != nil {
+			return nil, err
+		}
+		if v, ok := c.Patch["ticket_number"]; ok && c.Origin != domain.HubOrigin {
+			var n string
+			json.Unmarshal(v, &n)
+			if (old != nil && old.Number != "" && n != old.Number) || (n != "" && (old == nil || old.Number == "")) {
+				return nil, domain.FieldErrorf("patch.ticket_number", "ticket_number is given by the hub")
+			}
+		}
+		t, err := overlay(old, visible)
+		if err != nil {
+			return nil, err
+		}
+		t = NormalizeTicket(t)
+		t.ID, t.DeletedAt = k.ID, deletedAt
+		if old != nil && t.Number == "" {
+			t.Number = old.Number
+		}
+		if t.DeletedAt != nil {
+			return t, nil
+		}
+		if err := t.Validate(); err != nil {
+			return nil, err
+		}
+		if old == nil || old.Zone != t.Zone {
+			if err := ps.requireZone(ctx, t.Zone); err != nil {
+				return nil, err
+			}
+		}
+		if t.AssignedTeam != nil && (old == nil || old.AssignedTeam == nil || *old.AssignedTeam != *t.AssignedTeam) {
+			tm, err := ps.team(ctx, *t.AssignedTeam)
+			if err != nil {
+				return nil, err
+			}
+			if tm == nil {
+				return nil, domain.FieldErrorf("assigned_team", "unknown team %s", *t.AssignedTeam)
+			}
+			if !tm.IsActive {
+				return nil, domain.FieldErrorf("assigned_team", "team %s is not active", *t.AssignedTeam)
+			}
+		}
+		if old != nil && old.DeletedAt == nil && old.Status != t.Status && !old.Status.CanTransition(t.Status) {
+			return nil, &domain.Error{Code: domain.CodeConflict, Field: "status",
+				Message: "status " + string(t.Status) + " cannot follow " + string(old.Status)}
+		}
+		return t, nil
+
+	case domain.EntityTeam:
+		var old *domain.Team
+		if exists {
+			t := cur.(domain.Team)
+			old = &t
+		}
+		if err := checkCanonical(old, c.Patch, NormalizeTeam); err != nil {
+			return nil, err
+		}
+		t, err := overlay(old, visible)
+		if err != nil {
+			return nil, err
+		}
+		t = NormalizeTeam(t)
+		t.ID, t.DeletedAt = k.ID, deletedAt
+		if old != nil {
+			t.ActiveTickets = old.ActiveTickets
+		}
+		if t.DeletedAt != nil {
+			return t, nil
+		}
+		if err := t.Validate(); err != nil {
+			return nil, err
+		}
+		if old == nil || old.Zone != t.Zone {
+			if err := ps.requireZone(ctx, t.Zone); err != nil {
+				return nil, err
+			}
+		}
+		return t, nil
+
+	case domain.EntityZone:
+		if c.Op == domain.OpDelete || row.Deleted != nil {
+			return nil, domain.Errorf(domain.CodeInvalid, "zones cannot be deleted through sync")
+		}
+		var old *domain.Zone
+		if exists {
+			z := cur.(domain.Zone)
+			old = &z
+		}
+		if err := checkCanonical(old, c.Patch, NormalizeZone); err != nil {
+			return nil, err
+		}
+		z, err := overlay(old, visible)
+		if err != nil {
+			return nil, err
+		}
+		z = NormalizeZone(z)
+		z.ID = k.ID
+		if err := z.Validate(); err != nil {
+			return nil, err
+		}
+		if old != nil && old.Name != z.Name {
+			return nil, domain.FieldErrorf("name", "zones cannot be renamed through sync")
+		}
+		if old == nil {
+			if ok, err := ps.zoneExists(ctx, z.Name); err != nil {
+				return nil, err
+			} else if ok {
+				return nil, domain.Errorf(domain.CodeConflict, "zone %q already exists", z.Name)
+			}
+		}
+		return z, nil
+
+	case domain.EntityUser:
+		if !exists {
+			return nil, domain.Errorf(domain.CodeInvalid, "users are created on the hub, not through sync")
+		}
+		if c.Op == domain.OpDelete || row.Deleted != nil {
+			return nil, domain.Errorf(domain.CodeInvalid, "users cannot be deleted through sync")
+		}
+		old := cur.(domain.User)
+		if err := checkCanonical(&old, c.Patch, NormalizeUser); err != nil {
+			return nil, err
+		}
+		if _, ok := c.Patch["username"]; ok {
+			var u string
+			json.Unmarshal(c.Patch["username"], &u)
+			if u != old.Username {
+				return nil, domain.FieldErrorf("username", "usernames cannot be changed through sync")
+			}
+		}
+		u, err := overlay(&old, visible)
+		if err != nil {
+			return nil, err
+		}
+		u = NormalizeUser(u)
+		u.ID, u.PasswordHash, u.Username = k.ID, old.PasswordHash, old.Username
+		if err := u.Validate(); err != nil {
+			return nil, err
+		}
+		if u.TeamID != nil && (old.TeamID == nil || *old.TeamID != *u.TeamID) {
+			if tm, err := ps.team(ctx, *u.TeamID); err != nil {
+				return nil, err
+			} else if tm == nil {
+				return nil, domain.FieldErrorf("team_id", "unknown team %s", *u.TeamID)
+			}
+		}
+		return u, nil
+	}
+	return nil, domain.FieldErrorf("entity", "unknown entity %q", k.Entity)
+}
+
+func (ps *pusher) requireZone(ctx context.Context, name string) error {
+	ok, err := ps.zoneExists(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return domain.FieldErrorf("zone", "unknown zone %q", name)
+	}
+	return nil
+}
+
+// overlay returns cur (zero if nil) with fields laid over its JSON form. A value of the wrong
+// JSON type is CodeInvalid naming the field.
+func overlay[T any](cur *T, fields map[string]json.RawMessage) (T, error) {
+	var out T
+	m := map[string]json.RawMessage{}
+	if cur != nil {
+		b, err := json.Marshal(cur)
+		if err != nil {
+			return out, err
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return out, err
+		}
+	}
+	for k, v := range fields {
+		m[k] = v
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return out, domain.Errorf(domain.CodeInvalid, "patch is not valid json")
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		var te *json.UnmarshalTypeError
+		var pe *time.ParseError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			return out, domain.FieldErrorf("patch."+te.Field, "%s has the wrong json type", te.Field)
+		case errors.As(err, &pe):
+			return out, domain.FieldErrorf("patch", "a time value is not RFC 3339")
+		}
+		return out, domain.FieldErrorf("patch", "a patch value has the wrong type")
+	}
+	return out, nil
+}
+
+// checkCanonical requires every value in patch to be exactly (after merge.Canonical) what the
+// hub stores for it: the patch laid over cur, normalized and encoded again. Digests compare
+// bytes, so a value the hub would store differently (a time with a zone offset or beyond
+// microseconds, unsorted skills) would make replicas disagree.
+func checkCanonical[T any](cur *T, patch map[string]json.RawMessage, norm func(T) T) error {
+	if len(patch) == 0 {
+		return nil
+	}
+	v, err := overlay(cur, patch)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(norm(v))
+	if err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	for f, pv := range patch {
+		want, ok := m[f]
+		if !ok {
+			want = json.RawMessage("null")
+		}
+		a, err1 := merge.Canonical(pv)
+		w, err2 := merge.Canonical(want)
+		if err1 != nil || err2 != nil || !bytes.Equal(a, w) {
+			return domain.FieldErrorf("patch."+f, "%s is not in canonical form: want %s", f, truncate(string(w), 80))
+		}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func us(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+func usPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := us(*t)
+	return &v
+}
+
+// CanonicalSkills is the stored form of a skill list: trimmed, lower case, unique, sorted,
+// never nil.
+func CanonicalSkills(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		s = strings.ToLower(strings.TrimSpace(s))
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// NormalizeTicket gives t the form the hub stores: UTC microsecond times, canonical skills,
+// no empty team.
+func NormalizeTicket(t domain.Ticket) domain.Ticket {
+	t.Skills = CanonicalSkills(t.Skills)
+	t.DueDate, t.CreatedAt, t.UpdatedAt = us(t.DueDate), us(t.CreatedAt), us(t.UpdatedAt)
+	t.AssignedAt, t.StartedAt, t.ResolvedAt = usPtr(t.AssignedAt), usPtr(t.StartedAt), usPtr(t.ResolvedAt)
+	t.ClosedAt, t.DeletedAt = usPtr(t.ClosedAt), usPtr(t.DeletedAt)
+	if t.AssignedTeam != nil && *t.AssignedTeam == "" {
+		t.AssignedTeam = nil
+	}
+	return t
+}
+
+// NormalizeTeam gives t the form the hub stores.
+func NormalizeTeam(t domain.Team) domain.Team {
+	t.Skills = CanonicalSkills(t.Skills)
+	t.CreatedAt, t.UpdatedAt, t.DeletedAt = us(t.CreatedAt), us(t.UpdatedAt), usPtr(t.DeletedAt)
+	return t
+}
+
+// NormalizeZone gives z the form the hub stores.
+func NormalizeZone(z domain.Zone) domain.Zone {
+	if z.Boundary == nil {
+		z.Boundary = []domain.Point{}
+	}
+	z.CreatedAt = us(z.CreatedAt)
+	return z
+}
+
+// NormalizeUser gives u the form the hub stores.
+func NormalizeUser(u domain.User) domain.User {
+	u.CreatedAt, u.UpdatedAt = us(u.CreatedAt), us(u.UpdatedAt)
+	return u
+}
+
+// TicketNumberValue parses "TKT-000123" as 123 (0 if it is not a ticket number).
+func TicketNumberValue(s string) int64 {
+	n, err := strconv.ParseInt(strings.TrimPrefix(s, "TKT-"), 10, 64)
+	if err != nil || !strings.HasPrefix(s, "TKT-") || n <= 0 {
+		return 0
+	}
+	return n
+}
