@@ -1,0 +1,250 @@
+package client_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/edge/sqlite"
+	"github.com/aiff/aiff/sync/client"
+	"github.com/aiff/aiff/sync/hlc"
+)
+
+// checkFor polls cond until it holds or the deadline passes.
+func checkFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type world struct {
+	hub    *fakeHub
+	clock  *hlc.Clock
+	ticket domain.Ticket
+}
+
+func (w *world) hubChange(t testing.TB, entity domain.Entity, id, zone string, before, after any) domain.Change {
+	t.Helper()
+	patch, err := domain.Diff(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(patch, "deleted_at")
+	return domain.Change{ID: domain.NewID(time.Now()), Origin: domain.HubOrigin, Actor: "system", Entity: entity,
+		EntityID: id, Op: domain.OpUpsert, Zone: zone, Patch: patch, HLC: w.clock.Now().String(), At: time.Now().UTC().Truncate(time.Microsecond)}
+}
+
+func newWorld(t *testing.T) *world {
+	w := &world{hub: newFakeHub(t), clock: hlc.NewClock(domain.HubOrigin)}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	z := domain.Zone{ID: domain.NewID(now), Name: "North", CreatedAt: now}
+	tk, err := domain.NewTicket(domain.NewTicketInput{Title: "Broken pump", Zone: "North"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.ID, tk.Number = domain.NewID(now), domain.TicketNumber(1)
+	w.ticket = tk
+	w.hub.commit(w.hubChange(t, domain.EntityZone, z.ID, z.Name, nil, z), w.hubChange(t, domain.EntityTicket, tk.ID, tk.Zone, nil, tk))
+	return w
+}
+
+// edge starts a store and a syncer against the world's hub; both stop at test end.
+func (w *world) edge(t *testing.T, node string) (*sqlite.Store, *client.Syncer) {
+	s := sqlite.NewStore(filepath.Join(t.TempDir(), node+".db"))
+	s.Node = node
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(w.hub.srv.URL, "token")
+	sy := &client.Syncer{Client: c, Node: node, Outbox: s, Replica: s, MinBackoff: 5 * time.Millisecond,
+		MaxBackoff: 50 * time.Millisecond, PullLimit: 100}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); sy.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; s.Close() })
+	return s, sy
+}
+
+func (w *world) head() int64 {
+	w.hub.mu.Lock()
+	defer w.hub.mu.Unlock()
+	return int64(len(w.hub.log))
+}
+
+func cursorIs(s *sqlite.Store, want int64) func() bool {
+	return func() bool { c, _ := s.Cursor(context.Background()); return c == want }
+}
+
+func pendingIs(s *sqlite.Store, want int) func() bool {
+	return func() bool { st, _ := s.Stats(context.Background()); return st.Pending == want }
+}
+
+func retitle(t *testing.T, s *sqlite.Store, sy *client.Syncer, id, title string) {
+	t.Helper()
+	if _, err := s.UpdateTicket(context.Background(), id, func(tk domain.Ticket) (domain.Ticket, error) {
+		return domain.TicketPatch{Title: domain.Some(title)}.Apply(tk, time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sy.Notify()
+}
+
+func TestSyncerPushesAndStreams(t *testing.T) {
+	w := newWorld(t)
+	a, sya := w.edge(t, "edge-a")
+	b, syb := w.edge(t, "edge-b")
+	checkFor(t, 5*time.Second, "catch-up", func() bool { return cursorIs(a, 2)() && cursorIs(b, 2)() && sya.Status().Ready })
+
+	retitle(t, a, sya, w.ticket.ID, "from a")
+	checkFor(t, 5*time.Second, "a's change on b", func() bool {
+		tk, err := b.GetTicket(context.Background(), w.ticket.ID)
+		return err == nil && tk.Title == "from a"
+	})
+	checkFor(t, 5*time.Second, "a's outbox empty", pendingIs(a, 0))
+	checkFor(t, 5*time.Second, "cursors at head", func() bool { return cursorIs(a, 3)() && cursorIs(b, 3)() })
+	da, _ := a.Digest(context.Background(), "North")
+	db, _ := b.Digest(context.Background(), "North")
+	if da.Digest != db.Digest {
+		t.Errorf("digests differ: %+v %+v", da, db)
+	}
+	if st := syb.Status(); st.Applied < 3 || !st.Ready || st.HubCursor != 3 {
+		t.Errorf("b status = %+v", st)
+	}
+}
+
+func TestPushRetriesWithoutDuplicates(t *testing.T) {
+	w := newWorld(t)
+	w.hub.mu.Lock()
+	w.hub.failPushes, w.hub.loseAnswer = 2, 1
+	w.hub.mu.Unlock()
+	a, sya := w.edge(t, "edge-a")
+	checkFor(t, 5*time.Second, "catch-up", cursorIs(a, 2))
+	for i := range 5 {
+		retitle(t, a, sya, w.ticket.ID, "v"+string(rune('0'+i)))
+	}
+	checkFor(t, 10*time.Second, "outbox drained", pendingIs(a, 0))
+	w.hub.mu.Lock()
+	defer w.hub.mu.Unlock()
+	seen := map[string]int{}
+	for _, c := range w.hub.log {
+		seen[c.ID]++
+		if seen[c.ID] > 1 {
+			t.Errorf("change %s twice in the hub log", c.ID)
+		}
+	}
+	if len(w.hub.log) != 7 {
+		t.Errorf("hub log has %d changes, want 7", len(w.hub.log))
+	}
+	// 2 refused, 1 committed with a lost answer (its changes may then arrive by stream
+	// before the retry), so at least 3.
+	if w.hub.pushes < 3 {
+		t.Errorf("pushes = %d; the failures were not retried", w.hub.pushes)
+	}
+	if st := sya.Status(); st.PushErrors < 3 {
+		t.Errorf("push errors = %d", st.PushErrors)
+	}
+}
+
+func TestBadChangesNeverBlock(t *testing.T) {
+	w := newWorld(t)
+	w.hub.mu.Lock()
+	title := func(c domain.Change) string { return string(c.Patch["title"]) }
+	w.hub.reject = func(c domain.Change) string {
+		if strings.Contains(title(c), "bad") {
+			return "no bad titles"
+		}
+		return ""
+	}
+	w.hub.refuse = func(c domain.Change) bool { return strings.Contains(title(c), "refuse") }
+	w.hub.mu.Unlock()
+	a, sya := w.edge(t, "edge-a")
+	checkFor(t, 5*time.Second, "catch-up", cursorIs(a, 2))
+	// Write while the push loop is busy, so the four land in one batch.
+	for _, s := range []string{"ok one", "bad", "refuse", "ok two"} {
+		if _, err := a.UpdateTicket(context.Background(), w.ticket.ID, func(tk domain.Ticket) (domain.Ticket, error) {
+			return domain.TicketPatch{Title: domain.Some(s)}.Apply(tk, time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sya.Notify()
+	checkFor(t, 5*time.Second, "outbox settled", pendingIs(a, 0))
+	st, _ := a.Stats(context.Background())
+	if st.Dead != 2 {
+		t.Errorf("dead = %d, want 2", st.Dead)
+	}
+	dl, _ := a.DeadLetters(context.Background(), 10)
+	var reasons []string
+	for _, d := range dl {
+		reasons = append(reasons, d.Reason)
+	}
+	if len(dl) != 2 || dl[0].Reason != "no bad titles" || dl[1].Reason != "refused change" {
+		t.Errorf("dead letters: %q", reasons)
+	}
+	checkFor(t, 5*time.Second, "good changes back from the hub", cursorIs(a, 4))
+	tk, _ := a.GetTicket(context.Background(), w.ticket.ID)
+	if tk.Title != "ok two" {
+		t.Errorf("title = %q", tk.Title)
+	}
+}
+
+func TestStreamResumesFromCursor(t *testing.T) {
+	w := newWorld(t)
+	a, sya := w.edge(t, "edge-a")
+	checkFor(t, 5*time.Second, "ready", func() bool { return sya.Status().Ready })
+	prev := w.ticket
+	for round := range 3 {
+		w.hub.dropStreams()
+		for i := range 40 {
+			next := prev
+			next.Description = "round " + string(rune('0'+round)) + " edit " + string(rune('A'+i))
+			w.hub.commit(w.hubChange(t, domain.EntityTicket, prev.ID, "North", prev, next))
+			prev = next
+		}
+	}
+	checkFor(t, 10*time.Second, "caught up", cursorIs(a, w.head()))
+	tk, _ := a.GetTicket(context.Background(), w.ticket.ID)
+	if tk.Description != prev.Description {
+		t.Errorf("description = %q, want %q", tk.Description, prev.Description)
+	}
+	if st := sya.Status(); st.Applied != w.head() {
+		// Every change applied exactly once across reconnects (no repeats, no gaps).
+		t.Errorf("applied %d changes, log has %d", st.Applied, w.head())
+	}
+}
+
+func TestClientErrors(t *testing.T) {
+	w := newWorld(t)
+	c := client.New(w.hub.srv.URL, "token")
+	_, err := c.Pull(context.Background(), 99, 10)
+	if client.Retryable(err) || domain.ErrorCode(err) != domain.CodeInvalid {
+		t.Errorf("pull beyond head: %v (retryable %v)", err, client.Retryable(err))
+	}
+	dead := client.New("http://127.0.0.1:1", "token")
+	_, err = dead.Pull(context.Background(), 0, 10)
+	if !client.Retryable(err) {
+		t.Errorf("unreachable hub: %v not retryable", err)
+	}
+	w.hub.mu.Lock()
+	w.hub.failPushes = 1
+	w.hub.mu.Unlock()
+	zid := domain.NewID(time.Now())
+	_, err = c.Push(context.Background(), "edge-a", []domain.Change{w.hubChange(t, domain.EntityZone, zid, "X", nil, domain.Zone{ID: zid, Name: "X"})})
+	if !client.Retryable(err) || domain.ErrorCode(err) != domain.CodeUnavailable {
+		t.Errorf("503: %v", err)
+	}
+	var b client.Backoff
+	for range 10 {
+		if d := b.Next(); d > 30*time.Second || d < 500*time.Millisecond {
+			t.Errorf("backoff %s out of bounds", d)
+		}
+	}
+}
