@@ -108,6 +108,11 @@ func NodeFromToken(tok string) string {
 	if !ok || len(rest) < secretLen+2 || rest[len(rest)-secretLen-1] != '_' {
 		return ""
 	}
+	for _, r := range rest[len(rest)-secretLen:] {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return ""
+		}
+	}
 	return rest[:len(rest)-secretLen-1]
 }
 
