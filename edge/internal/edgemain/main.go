@@ -36,7 +36,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n := edge.New(edge.Config{HubURL: *hub, Token: *token, DataDir: *data, Addr: *addr, Node: *node,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second})
 	if err := n.Open(ctx); err != nil {
 		return err
