@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/sync/hlc"
 )
 
 var _ domain.Store = (*Store)(nil)
@@ -38,6 +39,10 @@ type Store struct {
 	Now func() time.Time
 	// Logger receives migration progress (default: discard).
 	Logger *slog.Logger
+	// Clock is the hub's hybrid logical clock (node "hub"): it stamps every change the store
+	// appends. Open moves it past every clock in the log, so a restart with a wall clock that
+	// stepped back never reuses a reading. Tests inject one with a fake wall clock.
+	Clock *hlc.Clock
 	// MaxConns bounds the pool. The default, 4 per CPU and at least 8, keeps Postgres busy on
 	// a small machine while many HTTP clients queue in the pool rather than in the server.
 	MaxConns int32
@@ -53,6 +58,7 @@ func NewStore(url string) *Store {
 		URL:      url,
 		Now:      time.Now,
 		Logger:   slog.New(slog.DiscardHandler),
+		Clock:    hlc.NewClock(domain.HubOrigin),
 		MaxConns: int32(max(8, 4*runtime.NumCPU())),
 	}
 }
@@ -60,6 +66,15 @@ func NewStore(url string) *Store {
 // Open connects, checks the server answers, and applies pending migrations under an advisory
 // lock, so replicas starting together migrate once.
 func (s *Store) Open(ctx context.Context) error {
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Clock == nil {
+		s.Clock = hlc.NewClock(domain.HubOrigin)
+	}
 	cfg, err := pgxpool.ParseConfig(s.URL)
 	if err != nil {
 		return fmt.Errorf("parse database url: %w", err)
@@ -93,6 +108,9 @@ func (s *Store) Open(ctx context.Context) error {
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		s.pool = nil
+		return err
+	}
+	if err := s.observeClock(ctx); err != nil {
 		return err
 	}
 	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'idx_tickets_search')`).Scan(&s.trgm); err != nil {
@@ -147,6 +165,7 @@ type tx struct {
 	actor     string
 	origin    string
 	principal domain.Principal
+	clock     *hlc.Clock
 }
 
 // maxAttempts bounds retries of a transaction that lost a deadlock or serialization race, or
@@ -189,7 +208,7 @@ func (s *Store) writeOnce(ctx context.Context, p domain.Principal, origin string
 		return lost(err), fmt.Errorf("begin: %w", err)
 	}
 	defer ptx.Rollback(context.WithoutCancel(ctx))
-	if err := fn(&tx{Tx: ptx, now: s.now(), actor: p.Actor(), origin: origin, principal: p}); err != nil {
+	if err := fn(&tx{Tx: ptx, now: s.now(), actor: p.Actor(), origin: origin, principal: p, clock: s.Clock}); err != nil {
 		return lost(err), err
 	}
 	if err := ptx.Commit(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -442,5 +443,58 @@ func TestCollectors(t *testing.T) {
 	}
 	if got["aiff_db_acquires_total"] < 1 {
 		t.Errorf("aiff_db_acquires_total = %v, want >= 1", got["aiff_db_acquires_total"])
+	}
+}
+
+// TestChangeClocks checks that API writes are stamped for sync as on SQLite: each change gets
+// a fresh hub clock after every earlier clock of its row, and a base naming that clock for
+// every patched field (and status, for tickets).
+func TestChangeClocks(t *testing.T) {
+	s := storetest.OpenPostgres(t, nil)
+	ctx := context.Background()
+	z, _ := fixture(t, s)
+	tk, err := s.CreateTicket(ctx, newTicket(t, "clocked", z.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateTicket(ctx, tk.ID, func(t domain.Ticket) (domain.Ticket, error) {
+		t.Title = "clocked again"
+		return t, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	chs, err := s.ListChanges(ctx, 0, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []domain.Change
+	for _, ch := range chs {
+		if ch.EntityID == tk.ID {
+			mine = append(mine, ch)
+		}
+	}
+	if len(mine) != 2 {
+		t.Fatalf("got %d changes of the ticket, want 2", len(mine))
+	}
+	created, updated := mine[0], mine[1]
+	if created.HLC == "" || updated.HLC <= created.HLC {
+		t.Fatalf("clocks %q then %q, want increasing", created.HLC, updated.HLC)
+	}
+	if len(created.Base) != 0 {
+		t.Errorf("create base = %v, want none", created.Base)
+	}
+	want := map[string]string{"title": created.HLC, "updated_at": created.HLC, "status": created.HLC}
+	if !maps.Equal(updated.Base, want) {
+		t.Errorf("update base = %v, want %v", updated.Base, want)
+	}
+
+	// A reopened store carries on after the largest clock in the log.
+	again := postgres.NewStore(s.URL)
+	if err := again.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if next := again.Clock.Now().String(); next <= updated.HLC {
+		t.Errorf("reopened clock reads %q, want after %q", next, updated.HLC)
 	}
 }
