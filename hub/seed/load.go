@@ -23,7 +23,7 @@ func Load(ctx context.Context, sink Sink, ds *Dataset, w io.Writer) error {
 	p := &progress{w: w, tty: isTerminal(w), start: time.Now(), now: time.Now}
 	if err := sink.BulkLoad(ctx, ds, p.update); err != nil {
 		p.abort()
-		return fmt.Errorf("seed: %w", err)
+		return fmt.Errorf("bulk load: %w", err)
 	}
 	p.finish(c.Tickets)
 	return nil
@@ -38,6 +38,7 @@ type progress struct {
 	last  time.Time // last redraw (terminal)
 	step  int       // last tenth printed (lines)
 	drawn bool      // a bar is on screen without its newline
+	tail  bool      // every ticket is written; the store is finishing (indexes, statistics)
 }
 
 func (p *progress) update(done, total int) {
@@ -45,6 +46,16 @@ func (p *progress) update(done, total int) {
 		return
 	}
 	now := p.now()
+	defer func() {
+		if done >= total && !p.tail {
+			p.tail = true
+			if p.drawn {
+				fmt.Fprintln(p.w)
+				p.drawn = false
+			}
+			fmt.Fprintln(p.w, "  all tickets written; building indexes and team statistics…")
+		}
+	}()
 	if p.tty {
 		if done < total && now.Sub(p.last) < 100*time.Millisecond {
 			return

@@ -23,11 +23,11 @@ func TestProgressTerminal(t *testing.T) {
 	if draws < 9 || draws > 12 {
 		t.Errorf("%d redraws over 1 s of updates, want about 10:\n%q", draws, out)
 	}
-	last := out[strings.LastIndex(out, "\r"):]
+	last, _, _ := strings.Cut(out[strings.LastIndex(out, "\r"):], "\n")
 	if !strings.Contains(last, "[##############################] 100%  1,000/1,000") || !strings.Contains(last, "ETA 0s") {
 		t.Errorf("last frame %q, want a full bar", last)
 	}
-	if !strings.Contains(out, "\nseeded 1,000 tickets in 1.01s (990 rows/s)\n") {
+	if !strings.Contains(out, "ETA 0s  \n  all tickets written; building indexes and team statistics…\nseeded 1,000 tickets in 1.01s (990 rows/s)\n") {
 		t.Errorf("summary missing or not on its own line:\n%q", out)
 	}
 }

@@ -450,8 +450,9 @@ func TestLoadProgressLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	// header, 10 progress lines, summary
-	if len(lines) != 12 || !strings.Contains(lines[10], "100%") || !strings.HasPrefix(lines[11], "seeded 5,000 tickets") {
+	// header, 10 progress lines, the finishing note, summary
+	if len(lines) != 13 || !strings.Contains(lines[10], "100%") || !strings.Contains(lines[11], "building indexes") ||
+		!strings.HasPrefix(lines[12], "seeded 5,000 tickets") {
 		t.Errorf("output:\n%s", buf.String())
 	}
 	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "rows/s") && strings.Contains(l, "ETA") }) {
