@@ -145,16 +145,17 @@ func Generate(cfg Config) *Dataset {
 			ID:        newULID(zr, setup.Add(time.Duration(i)*time.Minute)),
 			Name:      z.name,
 			Region:    z.region,
-			Boundary:  z.boundary,
+			Boundary:  slices.Clone(z.boundary),
 			Center:    z.center,
 			CreatedAt: setup.Add(time.Duration(i) * time.Minute),
 		})
-		// Demand differs by district: busy centres, quieter outskirts, ±40 %.
-		g.zoneWeight = append(g.zoneWeight, 0.6+0.8*zr.Float64())
+		// Demand differs by district: zones come nearest the centre first, and the centre is
+		// busier than the outskirts (up to about 2:1), with ±20 % of local character.
+		g.zoneWeight = append(g.zoneWeight, (1.2-0.6*float64(i)/float64(len(g.geo)))*(0.8+0.4*zr.Float64()))
 	}
 
 	ds.Teams, g.teamZone, g.teamLocal = makeTeams(cfg, g.geo, setup.Add(time.Hour))
-	g.teams = ds.Teams
+	g.teams = slices.Clone(ds.Teams) // callers may edit ds.Teams; the stream must not change
 	g.zoneTeams = make([][]int, len(g.geo))
 	for i, z := range g.teamZone {
 		g.zoneTeams[z] = append(g.zoneTeams[z], i)
