@@ -525,3 +525,30 @@ func TestNodeIDIsFixed(t *testing.T) {
 		t.Fatal("opened edge-a's database as edge-b")
 	}
 }
+
+func TestResetKeepsPendingChanges(t *testing.T) {
+	s, _, f := seeded(t)
+	if _, err := s.UpdateTicket(ctx, f.ticket.ID, setTitle("offline")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Cursor(ctx); c != 0 {
+		t.Errorf("cursor after reset = %d", c)
+	}
+	if _, err := s.GetTeam(ctx, f.team.ID); domain.ErrorCode(err) != domain.CodeNotFound {
+		t.Errorf("team survived reset: %v", err)
+	}
+	if p, _ := s.Pending(ctx, 10); len(p) != 1 {
+		t.Fatalf("pending after reset = %d", len(p))
+	}
+	// Re-pulling the hub's state brings the row back with the pending change on top.
+	if err := s.ApplyRemote(ctx, f.changes, 3); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetTicket(ctx, f.ticket.ID); got.Title != "offline" {
+		t.Errorf("title after re-pull = %q", got.Title)
+	}
+}
+

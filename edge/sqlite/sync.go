@@ -235,6 +235,38 @@ func (s *Store) ApplyRemote(ctx context.Context, changes []domain.Change, cursor
 	})
 }
 
+// Reset forgets everything received from the hub — rows, cursor — and rebuilds the rows
+// from this edge's pending changes alone, in one transaction. The sync loop calls it when
+// the hub's log is shorter than the cursor (the edge's state came from another hub
+// database); a pull from 0 then brings the hub's state back. Pending changes are kept and
+// will be pushed; acknowledged ones are in the hub's log (or were lost with it).
+func (s *Store) Reset(ctx context.Context) error {
+	pending, err := s.Pending(ctx, 1<<30)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(t *tx) error {
+		if _, err := t.ExecContext(ctx, "DELETE FROM rows"); err != nil {
+			return fmt.Errorf("reset rows: %w", err)
+		}
+		if err := setMeta(ctx, t, metaCursor, "0"); err != nil {
+			return err
+		}
+		for _, c := range pending {
+			row, err := t.row(ctx, c.Entity, c.EntityID)
+			if err != nil {
+				return err
+			}
+			next, _, err := merge.Apply(row, c)
+			if err != nil {
+				return fmt.Errorf("replay pending change %s: %w", c.ID, err)
+			}
+			t.put(next)
+		}
+		return nil
+	})
+}
+
 // revive handles a change this edge had dead-lettered that turns up in the hub's log after
 // all (a whole-batch refusal that was not the change's fault): the log wins.
 func (t *tx) revive(ctx context.Context, id string, seq int64) error {

@@ -64,6 +64,14 @@ type Replica interface {
 	ApplyRemote(ctx context.Context, changes []domain.Change, cursor int64) error
 }
 
+// Resetter is implemented by replicas that can start over from cursor 0, keeping their
+// unacknowledged local changes. The syncer resets a replica whose cursor is beyond the hub's
+// log head: its state came from another hub database (a restored backup, a new hub), and
+// only a full re-pull makes it right again (PROTOCOL.md §5).
+type Resetter interface {
+	Reset(ctx context.Context) error
+}
+
 // Syncer keeps a replica in sync with the hub: Run pushes the outbox and streams the hub's
 // changes until its context ends, reconnecting forever. Set the fields before Run.
 type Syncer struct {
@@ -351,6 +359,18 @@ func (s *Syncer) catchUp(ctx context.Context) error {
 			return fmt.Errorf("read cursor: %w", err)
 		}
 		page, err := s.Client.Pull(ctx, cur, limit)
+		var ce *Error
+		if errors.As(err, &ce) && ce.Status == 400 && ce.Field == "cursor" && cur > 0 {
+			r, ok := s.Replica.(Resetter)
+			if !ok {
+				return err
+			}
+			s.logger().Error("replica cursor is beyond the hub's log; rebuilding from the start", "cursor", cur, "error", err)
+			if err := r.Reset(ctx); err != nil {
+				return fmt.Errorf("reset replica: %w", err)
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
