@@ -551,4 +551,3 @@ func TestResetKeepsPendingChanges(t *testing.T) {
 		t.Errorf("title after re-pull = %q", got.Title)
 	}
 }
-
