@@ -1,6 +1,6 @@
 // Command aiff is the one AIFF binary: the hub, edge nodes, the demo and the admin tools.
 //
-//	aiff demo | hub | migrate | seed | user add | version
+//	aiff demo | hub | edge | migrate | seed | user add | version
 //
 // Each subcommand parses its own flags over environment defaults (flags win), and every
 // long-running one stops cleanly on the first SIGINT/SIGTERM and at once on the second.
@@ -55,6 +55,7 @@ const usage = `usage: aiff <command> [flags]
 commands:
   demo        hub + demo data on embedded SQLite; prints URLs and logins
   hub         run the hub (Postgres with --db/DATABASE_URL, else embedded SQLite)
+  edge        run an edge node for a regional office (--hub URL --token T)
   migrate     apply database migrations and exit
   seed        load synthetic operations data
   user add    create a user
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDemo(ctx, rest, getenv, stdout, stderr)
 	case "hub":
 		return runHub(ctx, rest, getenv, stdout, stderr)
+	case "edge":
+		return runEdge(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "seed":

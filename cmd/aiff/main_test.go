@@ -149,6 +149,9 @@ func TestBadInvocations(t *testing.T) {
 		{"field user without team", []string{"user", "add", "--data", dir, "--username", "bob", "--password", "secret", "--role", "field"}, "--team"},
 		{"short password", []string{"user", "add", "--data", dir, "--username", "bob", "--password", "x", "--role", "viewer"}, "--password"},
 		{"seed bad zones", []string{"seed", "--data", dir, "--zones", "0"}, "--zones"},
+		{"edge without hub", []string{"edge", "--data", dir, "--token", "x"}, "--hub"},
+		{"edge bad hub url", []string{"edge", "--data", dir, "--hub", "ftp://x", "--token", "x"}, "--hub"},
+		{"edge bad token", []string{"edge", "--data", dir, "--hub", "http://127.0.0.1:1", "--token", "not-a-token"}, "--token"},
 		{"demo bad edges", []string{"demo", "--data", dir, "--edges", "-1"}, "--edges"},
 	}
 	for _, tt := range tests {
