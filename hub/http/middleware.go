@@ -210,24 +210,39 @@ func (s *Server) cors(next http.Handler) http.Handler {
 // limitBody caps request bodies at MaxBodyBytes; reading past it fails with
 // *http.MaxBytesError, which decoding turns into 413.
 func (s *Server) limitBody(next http.Handler) http.Handler {
-	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		if r.ContentLength > s.MaxBodyBytes {
-			return tooLarge(s.MaxBodyBytes)
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
-		next.ServeHTTP(w, r)
-		return nil
-	})
+	return s.limitBodyTo(s.MaxBodyBytes)(next)
+}
+
+// limitBodyTo caps request bodies at n bytes.
+func (s *Server) limitBodyTo(n int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+			if r.ContentLength > n {
+				return tooLarge(n)
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, n)
+			next.ServeHTTP(w, r)
+			return nil
+		})
+	}
 }
 
 func tooLarge(n int64) error {
 	return domain.Errorf(domain.CodeTooLarge, "request body is larger than %d bytes", n)
 }
 
-// authenticate requires a bearer access token and puts the caller in the context.
+// authenticate requires a bearer access token and puts the caller in the context. Browsers
+// cannot set headers on a WebSocket, so an upgrade request may instead carry the token in
+// the access_token query parameter (sync/PROTOCOL.md §1). Tokens with a prefix registered in
+// TokenAuthenticators (edge credentials) go to that authenticator.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		h := r.Header.Get("Authorization")
+		if h == "" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			if qt := r.URL.Query().Get("access_token"); qt != "" {
+				h = "Bearer " + qt
+			}
+		}
 		scheme, tok, _ := strings.Cut(h, " ")
 		if h == "" {
 			return domain.Errorf(domain.CodeUnauthorized, "missing bearer token")
@@ -235,7 +250,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if !strings.EqualFold(scheme, "bearer") || strings.TrimSpace(tok) == "" {
 			return domain.Errorf(domain.CodeUnauthorized, "authorization must be a bearer token")
 		}
-		p, err := s.Auth.Authenticate(r.Context(), strings.TrimSpace(tok))
+		var auth Authenticator = s.Auth
+		for prefix, a := range s.TokenAuthenticators {
+			if strings.HasPrefix(strings.TrimSpace(tok), prefix) {
+				auth = a
+			}
+		}
+		p, err := auth.Authenticate(r.Context(), strings.TrimSpace(tok))
 		if err != nil {
 			if domain.ErrorCode(err) == domain.CodeInternal {
 				return fmt.Errorf("authenticate: %w", err)
@@ -296,6 +317,8 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 		key := "ip:" + s.clientIP(r)
 		if p, ok := domain.PrincipalFrom(r.Context()); ok && p.UserID != "" {
 			key = "user:" + p.UserID
+		} else if ok && p.Node != "" {
+			key = "node:" + p.Node
 		}
 		ok, wait, err := s.RateLimiter.Allow(r.Context(), key)
 		if err != nil {

@@ -122,7 +122,11 @@ func (s *Server) routes(r chi.Router) {
 		}))
 	}
 	for _, m := range s.mounts {
-		r.With(s.limitBody, s.authenticate, s.rateLimit).Mount(m.pattern, m.h)
+		limit := s.limitBody
+		if m.maxBody > 0 {
+			limit = s.limitBodyTo(m.maxBody)
+		}
+		r.With(limit, s.authenticate, s.rateLimit).Mount(m.pattern, m.h)
 	}
 }
 

@@ -77,6 +77,14 @@ type Server struct {
 	// Collectors are extra Prometheus collectors served on /metrics, next to the HTTP ones
 	// and the store's (if it has a Collectors() method).
 	Collectors []prometheus.Collector
+	// TokenAuthenticators authenticate bearer tokens by prefix before Auth sees them: a
+	// token starting with a key (e.g. "aiffe_" for edge credentials) goes to that
+	// authenticator only.
+	TokenAuthenticators map[string]Authenticator
+	// OnShutdown functions run when Close begins (net/http RegisterOnShutdown), for mounted
+	// modules that hold hijacked connections, such as WebSocket streams, which Shutdown does
+	// not wait for.
+	OnShutdown []func()
 
 	mounts []mount
 
@@ -99,6 +107,7 @@ type Server struct {
 type mount struct {
 	pattern string
 	h       http.Handler
+	maxBody int64 // 0: MaxBodyBytes
 }
 
 // NewServer returns a server with defaults: Addr ":8085", 1 MiB bodies, a per-caller token
@@ -119,7 +128,13 @@ func NewServer() *Server {
 // checks. It is for modules wired by cmd/aiff (analytics, AI, sync) and must be called before
 // Handler or Open. Mounted routes are documented by their own packages, not openapi.json.
 func (s *Server) Mount(pattern string, h http.Handler) {
-	s.mounts = append(s.mounts, mount{pattern, h})
+	s.mounts = append(s.mounts, mount{pattern: pattern, h: h})
+}
+
+// MountWithLimit is Mount with its own request body limit instead of MaxBodyBytes, for
+// protocols whose messages are larger than API bodies (sync push frames: 8 MiB).
+func (s *Server) MountWithLimit(pattern string, h http.Handler, maxBody int64) {
+	s.mounts = append(s.mounts, mount{pattern: pattern, h: h, maxBody: maxBody})
 }
 
 // Handler returns the server's root handler (built once from the current fields).
@@ -181,6 +196,9 @@ func (s *Server) Open() error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	for _, f := range s.OnShutdown {
+		s.srv.RegisterOnShutdown(f)
 	}
 	s.serveWG.Add(1)
 	go func() {
