@@ -11,8 +11,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/hub/auth"
 	hubhttp "github.com/aiff/aiff/hub/http"
+	syncserver "github.com/aiff/aiff/sync/server"
+	"github.com/aiff/aiff/sync/server/syncstore"
+	"github.com/aiff/aiff/sync/wire"
 	"github.com/aiff/aiff/web"
 )
 
@@ -101,7 +105,21 @@ func newHubServer(f *hubFlags, store hubStore, getenv func(string) string, logge
 	} else {
 		srv.RateLimiter = hubhttp.NewTokenBucket(f.rateLimit, f.rateLimit*5)
 	}
+	if ss, ok := store.(syncserver.Store); ok {
+		sh := syncserver.New(ss)
+		sh.Logger = logger.With("component", "sync")
+		srv.TokenAuthenticators = map[string]hubhttp.Authenticator{syncstore.EdgeTokenPrefix: edgeAuth{ss}}
+		srv.MountWithLimit("/api/sync", sh, wire.DefaultLimits.MaxFrameBytes)
+		srv.OnShutdown = append(srv.OnShutdown, sh.Close)
+	}
 	return srv, nil
+}
+
+// edgeAuth authenticates edge tokens (aiffe_…) against the store's edge credentials.
+type edgeAuth struct{ s syncstore.Store }
+
+func (a edgeAuth) Authenticate(ctx context.Context, token string) (domain.Principal, error) {
+	return a.s.AuthenticateEdge(ctx, token)
 }
 
 // shutdown drains the server; the caller closes the store afterwards.

@@ -56,6 +56,7 @@ commands:
   demo        hub + demo data on embedded SQLite; prints URLs and logins
   hub         run the hub (Postgres with --db/DATABASE_URL, else embedded SQLite)
   edge        run an edge node for a regional office (--hub URL --token T)
+  edge-token  mint (--zone Z[,Z…] [--name N]) or --revoke an edge credential
   migrate     apply database migrations and exit
   seed        load synthetic operations data
   user add    create a user
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runHub(ctx, rest, getenv, stdout, stderr)
 	case "edge":
 		return runEdge(ctx, rest, getenv, stdout, stderr)
+	case "edge-token":
+		return runEdgeToken(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "seed":
