@@ -103,6 +103,7 @@ func Run(t *testing.T, open Factory) {
 		{"TicketUpdate", testTicketUpdate},
 		{"TicketDelete", testTicketDelete},
 		{"TicketFilters", testTicketFilters},
+		{"TicketSearch", testTicketSearch},
 		{"TicketSorts", testTicketSorts},
 		{"TicketPagination", testTicketPagination},
 		{"TicketListErrors", testTicketListErrors},
