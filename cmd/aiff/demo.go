@@ -21,7 +21,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	var f hubFlags
 	f.register(fs, getenv)
-	edges := fs.Int("edges", 2, "edge nodes to start beside the hub")
+	nEdges := fs.Int("edges", 2, "edge nodes to start beside the hub")
 	password := fs.String("password", "demo", "password of every demo login (set when the data is first seeded)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -29,7 +29,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err := f.validate(); err != nil {
 		return err
 	}
-	if *edges < 0 || *edges > 16 {
+	if *nEdges < 0 || *nEdges > 16 {
 		return fmt.Errorf("--edges must be between 0 and 16")
 	}
 	if err := domain.ValidatePassword(*password); err != nil {
@@ -56,12 +56,20 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err := srv.Open(); err != nil {
 		return err
 	}
-	if err := printDemo(ctx, stdout, store, browserURL(srv.URL()), *password, seeded, *edges); err != nil {
+	hubURL := browserURL(srv.URL())
+	edges, err := startDemoEdges(ctx, store, hubURL, srv.Addr, f.data, *nEdges, logger)
+	if err != nil {
+		_ = shutdown(srv)
+		return err
+	}
+	if err := printDemo(ctx, stdout, store, hubURL, *password, seeded, edges); err != nil {
+		closeDemoEdges(edges)
 		_ = shutdown(srv)
 		return err
 	}
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping…")
+	closeDemoEdges(edges)
 	return shutdown(srv)
 }
 
@@ -99,7 +107,7 @@ func browserURL(u string) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-func printDemo(ctx context.Context, w io.Writer, store hubStore, base, password string, seeded bool, edges int) error {
+func printDemo(ctx context.Context, w io.Writer, store hubStore, base, password string, seeded bool, edges []demoEdge) error {
 	users, err := store.ListUsers(ctx)
 	if err != nil {
 		return err
@@ -150,8 +158,12 @@ func printDemo(ctx context.Context, w io.Writer, store hubStore, base, password 
 	if n := countRole(users, domain.RoleField); n > shown {
 		fmt.Fprintf(w, "  … and %d more field users (GET /api/auth/teams lists the teams)\n", n-shown)
 	}
-	if edges > 0 {
-		fmt.Fprintf(w, "\nEdge nodes: --edges %d requested; edge nodes are not part of this build yet (see the sync issue).\n", edges)
+	if len(edges) > 0 {
+		fmt.Fprintf(w, "\nEdge nodes (each serves its zone offline; field users of the zone log in there too):\n")
+		for _, e := range edges {
+			fmt.Fprintf(tw, "  %s\t%s\t%s/field\n", e.name, e.zone, e.node.URL())
+		}
+		tw.Flush()
 	}
 	fmt.Fprintln(w, "\nCtrl-C stops the demo; data stays in the data directory.")
 	return nil

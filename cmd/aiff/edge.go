@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"time"
 
 	"github.com/aiff/aiff/edge"
 )
@@ -39,7 +38,7 @@ func runEdge(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stdout, "AIFF edge %s listening on %s (hub %s)\n", edge.NodeFromToken(*token), n.URL(), *hub)
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	return n.Close(sctx)
 }

@@ -122,9 +122,12 @@ func (a edgeAuth) Authenticate(ctx context.Context, token string) (domain.Princi
 	return a.s.AuthenticateEdge(ctx, token)
 }
 
+// shutdownTimeout bounds a graceful drain; a second signal exits at once anyway.
+const shutdownTimeout = 20 * time.Second
+
 // shutdown drains the server; the caller closes the store afterwards.
 func shutdown(srv *hubhttp.Server) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Close(ctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
