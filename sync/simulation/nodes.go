@@ -14,6 +14,7 @@ import (
 	hubsqlite "github.com/aiff/aiff/hub/sqlite"
 	"github.com/aiff/aiff/sync/client"
 	"github.com/aiff/aiff/sync/hlc"
+	"github.com/aiff/aiff/sync/server"
 	"github.com/aiff/aiff/sync/server/syncstore"
 	"github.com/aiff/aiff/sync/wire"
 )
@@ -30,6 +31,7 @@ type hubNode struct {
 	path    string
 	now     func() time.Time
 	store   HubStore
+	sync    *server.Handler // the sync module, closed before its store
 	handler http.Handler
 	gen     int // restarts so far
 }
@@ -56,7 +58,9 @@ func (h *hubNode) crash(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.store.Close() // the old process; its files are no longer used
+	h.sync.Close() // the old process; its files are no longer used
+	h.sync = nil
+	h.store.Close()
 	h.path = next
 	return h.open(ctx)
 }

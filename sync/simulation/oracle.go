@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/sync/client"
+	"github.com/aiff/aiff/sync/hlc"
 	"github.com/aiff/aiff/sync/merge"
 	"github.com/aiff/aiff/sync/server/syncstore"
 )
@@ -176,6 +178,9 @@ func (w *world) oracle(ctx context.Context) error {
 	for _, e := range w.edges {
 		w.rep.Requests += e.tr.requests
 	}
+	if err := w.checkSkewBounded(log); err != nil {
+		return err
+	}
 	if err := w.checkDigests(ctx, log); err != nil {
 		return err
 	}
@@ -206,6 +211,23 @@ func (w *world) oracle(ctx context.Context) error {
 		return err
 	}
 	return w.checkConflicts(ctx, keys, rows, log)
+}
+
+// checkSkewBounded: no clock in the hub's log is more than the hub's max skew ahead of the
+// hub's wall clock (invariant 5): edges whose clocks ran far ahead were clamped.
+func (w *world) checkSkewBounded(log []domain.Change) error {
+	bound := w.now.Add(hlc.DefaultMaxSkew).UnixMilli()
+	for _, c := range log {
+		ts, err := hlc.Parse(c.HLC)
+		if err != nil {
+			return violation("skew-bounded", "change %s (seq %d) has clock %q: %v", c.ID, c.Seq, c.HLC, err)
+		}
+		if ts.Wall > bound {
+			return violation("skew-bounded", "change %s (seq %d) from %s has clock %s, %s ahead of the hub's wall clock",
+				c.ID, c.Seq, c.Origin, c.HLC, time.UnixMilli(ts.Wall).Sub(w.now))
+		}
+	}
+	return nil
 }
 
 // checkDigests: every edge's digest of each of its zones equals the hub's (invariant 4).

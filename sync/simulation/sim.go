@@ -13,7 +13,10 @@ import (
 	"time"
 
 	"github.com/aiff/aiff/domain"
+	hubhttp "github.com/aiff/aiff/hub/http"
 	"github.com/aiff/aiff/sync/client"
+	"github.com/aiff/aiff/sync/server"
+	"github.com/aiff/aiff/sync/server/syncstore"
 	"github.com/aiff/aiff/sync/wire"
 )
 
@@ -22,17 +25,14 @@ type Config struct {
 	Seed  uint64
 	Steps int // workload and nemesis steps before healing (default 300)
 	Edges int // edge nodes (default 3, at least 2)
-	// Dir holds every database file of the run; it must exist and be empty.
+	// Dir holds every database file of the run; it must exist and be empty, and its path
+	// must not hold '?' or '#' (the SQLite stores put the path into a file: URI unescaped).
 	Dir string
 	// Trace, if set, receives one line per step (what the simulation did).
 	Trace func(line string)
 	// Strict fails on known bugs of the code under test too (see knownBugs); otherwise they
 	// are counted in Report.Tolerated and the run goes on to look for others.
 	Strict bool
-	// Handler builds the hub's HTTP handler over store, with tokens mapping each edge's
-	// bearer token to its principal; it is called again after every hub restart. Nil uses
-	// the stand-in handler (standinHandler).
-	Handler func(store HubStore, tokens map[string]domain.Principal) (http.Handler, error)
 }
 
 // Report summarizes a run.
@@ -45,6 +45,7 @@ type Report struct {
 	Dead      int            // of them, dead-lettered by the hub
 	Conflicts int            // conflict records on the hub
 	Requests  int            // HTTP requests that reached the hub
+	Results   map[string]int // push results the hub answered, by status (delivered or lost)
 	// Tolerated counts occurrences of known bugs (knownBugs) that did not fail the run.
 	Tolerated map[string]int
 }
@@ -60,8 +61,8 @@ func (r Report) String() string {
 	}) {
 		ops = append(ops, fmt.Sprintf("%s=%d", k, r.Ops[k]))
 	}
-	return fmt.Sprintf("seed %d: %d steps, hub head %d, %d acked edge writes (%d dead-lettered), %d conflict records, %d requests; known bugs tolerated %v; ops %s",
-		r.Seed, r.Steps, r.HubHead, r.Acked, r.Dead, r.Conflicts, r.Requests, r.Tolerated, strings.Join(ops, " "))
+	return fmt.Sprintf("seed %d: %d steps, hub head %d, %d acked edge writes (%d dead-lettered), %d conflict records, %d requests, push results %v; known bugs tolerated %v; ops %s",
+		r.Seed, r.Steps, r.HubHead, r.Acked, r.Dead, r.Conflicts, r.Requests, r.Results, r.Tolerated, strings.Join(ops, " "))
 }
 
 // Violation is a broken invariant: the simulation found a bug (as opposed to failing to run).
@@ -120,21 +121,32 @@ type world struct {
 	resultSeq map[string]int64
 	errs      []error
 	trace     []string
-	tokens    map[string]domain.Principal
 }
 
-// buildHandler (re)builds the hub's HTTP handler over the current hub store.
+// buildHandler (re)builds the hub's HTTP handler over the current hub store: the real
+// hubhttp.Server (authentication, middleware) with the real sync/server handler mounted at
+// /api/sync, edge tokens authenticated by the store.
 func (w *world) buildHandler() error {
-	if w.cfg.Handler == nil {
-		w.hub.handler = &standinHandler{store: w.hub.store, tokens: w.tokens}
-		return nil
+	if w.hub.sync != nil {
+		w.hub.sync.Close()
 	}
-	h, err := w.cfg.Handler(w.hub.store, w.tokens)
-	if err != nil {
-		return fmt.Errorf("build hub handler: %w", err)
-	}
-	w.hub.handler = h
+	sh := server.New(w.hub.store)
+	sh.Now = func() time.Time { return w.now }
+	hs := hubhttp.NewServer()
+	hs.Store = w.hub.store
+	hs.Now = func() time.Time { return w.now }
+	hs.RateLimiter = nil
+	hs.TokenAuthenticators = map[string]hubhttp.Authenticator{syncstore.EdgeTokenPrefix: edgeAuth{w.hub.store}}
+	hs.Mount("/api/sync", sh)
+	w.hub.sync, w.hub.handler = sh, hs.Handler()
 	return nil
+}
+
+// edgeAuth authenticates edge tokens with the hub store.
+type edgeAuth struct{ s HubStore }
+
+func (a edgeAuth) Authenticate(ctx context.Context, token string) (domain.Principal, error) {
+	return a.s.AuthenticateEdge(ctx, token)
 }
 
 type ticketRef struct {
@@ -156,6 +168,30 @@ var dispatcher = domain.Principal{UserID: "sim-dispatcher", Username: "dispatche
 // oracle. It returns a *Violation if an invariant broke, another error if the run itself
 // failed, with the last trace lines attached.
 func Run(ctx context.Context, cfg Config) (rep Report, err error) {
+	if strings.ContainsAny(cfg.Dir, "?#") {
+		return Report{}, fmt.Errorf("simulation dir %q holds '?' or '#', which the SQLite stores cannot open", cfg.Dir)
+	}
+	w := newWorld(cfg)
+	defer func() {
+		w.close()
+		if err != nil {
+			err = fmt.Errorf("seed %d, step %d: %w\nlast steps:\n%s", w.cfg.Seed, w.step, err, strings.Join(w.trace, "\n"))
+		}
+		rep = w.rep
+	}()
+	if err := w.setup(ctx); err != nil {
+		return rep, fmt.Errorf("setup: %w", err)
+	}
+	if err := w.steps(ctx); err != nil {
+		return rep, err
+	}
+	if err := w.heal(ctx); err != nil {
+		return rep, err
+	}
+	return rep, w.oracle(ctx)
+}
+
+func newWorld(cfg Config) *world {
 	if cfg.Steps <= 0 {
 		cfg.Steps = 300
 	}
@@ -169,17 +205,14 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		teams:     map[string][]string{},
 		resultSeq: map[string]int64{},
 	}
-	w.rep = Report{Seed: cfg.Seed, Steps: cfg.Steps, Ops: map[string]int{}, Tolerated: map[string]int{}}
-	defer func() {
-		w.close()
-		if err != nil {
-			err = fmt.Errorf("seed %d, step %d: %w\nlast steps:\n%s", cfg.Seed, w.step, err, strings.Join(w.trace, "\n"))
-		}
-		rep = w.rep
-	}()
-	if err := w.setup(ctx); err != nil {
-		return rep, fmt.Errorf("setup: %w", err)
-	}
+	w.rep = Report{Seed: cfg.Seed, Steps: cfg.Steps, Ops: map[string]int{}, Tolerated: map[string]int{}, Results: map[string]int{}}
+	return w
+}
+
+// steps runs the random steps, checking the log and pulls every 25 steps.
+func (w *world) steps(ctx context.Context) error {
+	cfg := w.cfg
+
 	for w.step = 1; w.step <= cfg.Steps; w.step++ {
 		w.now = w.now.Add(time.Duration(w.rng.IntN(1500)) * time.Millisecond)
 		for _, e := range w.edges {
@@ -191,22 +224,19 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 			}
 		}
 		if err := w.randomStep(ctx); err != nil {
-			return rep, err
+			return err
 		}
 		if len(w.errs) > 0 {
-			return rep, w.errs[0]
+			return w.errs[0]
 		}
 		if w.step%25 == 0 {
 			if err := w.checkDuringRun(ctx); err != nil {
-				return rep, err
+				return err
 			}
 		}
 	}
 	w.step = cfg.Steps + 1
-	if err := w.heal(ctx); err != nil {
-		return rep, err
-	}
-	return rep, w.oracle(ctx)
+	return nil
 }
 
 func (w *world) logf(format string, args ...any) {
@@ -225,6 +255,9 @@ func (w *world) close() {
 		if e.store != nil {
 			e.store.Close()
 		}
+	}
+	if w.hub != nil && w.hub.sync != nil {
+		w.hub.sync.Close()
 	}
 	if w.hub != nil && w.hub.store != nil {
 		w.hub.store.Close()
@@ -266,28 +299,29 @@ func (w *world) setup(ctx context.Context) error {
 			}
 		}
 	}
-	tokens := map[string]domain.Principal{}
+	if err := w.buildHandler(); err != nil {
+		return err
+	}
 	for i := range w.cfg.Edges {
 		name := fmt.Sprintf("edge-%c", 'a'+i)
 		zones := []string{zoneNames[i%len(zoneNames)]}
 		if i%2 == 0 {
 			zones = append(zones, zoneNames[(i+1)%len(zoneNames)])
 		}
-		e := &edgeNode{name: name, zones: zones, token: "sim-token-" + name, dir: filepath.Join(w.cfg.Dir, name), seen: map[string]bool{}}
+		_, token, err := w.hub.store.CreateEdgeCredential(hctx, syncstore.EdgeCredential{Name: name, Zones: zones})
+		if err != nil {
+			return fmt.Errorf("mint edge token: %w", err)
+		}
+		e := &edgeNode{name: name, zones: zones, token: token, dir: filepath.Join(w.cfg.Dir, name), seen: map[string]bool{}}
 		e.path = filepath.Join(e.dir, "gen-0", "edge.db")
 		e.now = func() time.Time { return w.now.Add(e.skew) }
 		e.tr = &transport{hub: func() http.Handler { return w.hub.handler }, onPush: w.notePushResult}
 		e.client = client.New("http://hub.sim", e.token)
 		e.client.HTTP = &http.Client{Transport: e.tr}
-		tokens[e.token] = domain.Principal{Node: name, Zones: zones}
 		if err := e.open(ctx); err != nil {
 			return err
 		}
 		w.edges = append(w.edges, e)
-	}
-	w.tokens = tokens
-	if err := w.buildHandler(); err != nil {
-		return err
 	}
 	for _, e := range w.edges {
 		for {
@@ -306,6 +340,7 @@ func (w *world) setup(ctx context.Context) error {
 // notePushResult checks a push answer against earlier ones: a change id keeps its seq.
 func (w *world) notePushResult(res *wire.PushResponse) {
 	for _, r := range res.Results {
+		w.rep.Results[string(r.Status)]++
 		if r.Seq == 0 {
 			continue
 		}
