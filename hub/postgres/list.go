@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -320,8 +322,15 @@ func (s *Store) queryTickets(ctx context.Context, sql string, args []any) ([]dom
 	return items, nil
 }
 
-// searchWindow is how many rows, in list order, a text search first examines.
-var searchWindow = 4000
+// searchWindow is the most rows, in list order, a text search examines before it turns to the
+// trigram index; searchSample is how many of them it samples first.
+var (
+	searchWindow = 4000
+	searchSample = 500
+)
+
+// searchText is the text a search matches, as migration 0003 indexes it.
+const searchText = "ticket_search_text(number, title, description, location)"
 
 // searchTickets returns the first n tickets in order that match w and the text q; split is
 // firstRows's.
@@ -330,36 +339,158 @@ var searchWindow = 4000
 // badly wrong at a million rows: walking the sort index and filtering is quick for a common
 // word but reads the whole table for a rare one, and the trigram index is quick for a rare word
 // but fetches and sorts a hundred thousand rows for a common one. So the search decides from
-// the data: it first filters the first searchWindow rows in list order (a bounded index range
-// scan), which answers any query whose word is not rare, or whose other filters leave few rows.
-// Only when that window was full and still held less than a page does it ask for every match
-// through the trigram index (materialized, so the planner cannot turn back to the sort index)
-// and sort those. A ticket number search (numberSearch) is known to be rare and goes to the
-// index at once.
+// the data. It first samples the first searchSample rows in list order (a bounded index range
+// scan) and counts, in one aggregate, the rows matching q and the rows holding each word of q.
+//
+//   - If the sample holds a page of matches, or every candidate row, a probe of the sample
+//     answers.
+//   - If it holds some matches, a probe of as many rows in list order as that density needs
+//     for a page (twice over, at most searchWindow) usually answers; if it comes back short
+//     and the window was full, the query is rarer than it looked and goes to the index.
+//   - Otherwise q is rare, and the trigram index returns every match (materialized, so the
+//     planner cannot turn back to the sort index), sorted. The index is asked for q without
+//     the words that are common in the sample (searchParts): a word in most rows ("berlin" in
+//     every address) has trigrams whose posting lists span most of the table, which costs
+//     tens of milliseconds to read and narrows nothing. strpos, which no index serves, then
+//     checks the whole of q on the rows the index returns.
+//
+// A ticket number search (numberSearch) is known to be rare and goes to the index at once.
 func (s *Store) searchTickets(ctx context.Context, w where, q, order string, split *time.Time, n int) ([]domain.Ticket, error) {
-	if !numberSearch.MatchString(strings.ToLower(q)) {
-		inner := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
-		src := firstRows(&inner, "*", order, split, searchWindow)
-		probe := where{args: inner.args}
-		searchCond(&probe, q)
-		probeSQL := fmt.Sprintf(`SELECT %s FROM (%s) tickets WHERE %s ORDER BY %s LIMIT %s`,
-			ticketCols, src, probe.sql(), order, probe.arg(n))
-		items, err := s.queryTickets(ctx, probeSQL, probe.args)
-		if err != nil || len(items) == n {
-			return items, err
+	lq := strings.ToLower(q)
+	var parts []string // the pieces of q the index is asked for, when not the whole of q
+	if !numberSearch.MatchString(lq) {
+		sample := min(searchSample, searchWindow)
+		words := searchWords(lq)
+		if strings.Contains(q, searchSep) {
+			words = nil
 		}
-		var inWindow int
-		cw := where{args: slices.Clone(w.args)}
-		if err := s.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM tickets WHERE %s LIMIT %s) w`,
-			w.sql(), cw.arg(searchWindow)), cw.args...).Scan(&inWindow); err != nil {
-			return nil, translate(fmt.Errorf("search tickets: %w", err))
+		agg := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
+		src := firstRows(&agg, "*, "+searchText+" AS search_text", order, split, sample)
+		hit := where{args: agg.args}
+		if strings.Contains(q, searchSep) {
+			searchCond(&hit, q)
+		} else {
+			hit.add("strpos(search_text, ?) > 0", lq)
 		}
-		if inWindow < searchWindow {
-			return items, nil // the window held every candidate row
+		cols := []string{"count(*)", "count(*) FILTER (WHERE " + hit.sql() + ")"}
+		for _, word := range words {
+			cols = append(cols, fmt.Sprintf("count(*) FILTER (WHERE strpos(search_text, %s) > 0)", hit.arg(word)))
+		}
+		counts := make([]int, len(cols))
+		dest := make([]any, len(cols))
+		for i := range counts {
+			dest[i] = &counts[i]
+		}
+		if err := s.pool.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM (%s) sample", strings.Join(cols, ", "), src),
+			hit.args...).Scan(dest...); err != nil {
+			return nil, translate(fmt.Errorf("sample search: %w", err))
+		}
+		candidates, hits := counts[0], counts[1]
+		if hits >= n || candidates < sample {
+			return s.probeTickets(ctx, w, q, order, split, sample, n)
+		}
+		if hits > 0 {
+			win := min(searchWindow, max(2*sample, 2*sample*n/hits))
+			items, err := s.probeTickets(ctx, w, q, order, split, win, n)
+			if err != nil || len(items) == n {
+				return items, err
+			}
+			var inWindow int
+			cw := where{args: slices.Clone(w.args)}
+			if err := s.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM tickets WHERE %s LIMIT %s) w`,
+				w.sql(), cw.arg(win)), cw.args...).Scan(&inWindow); err != nil {
+				return nil, translate(fmt.Errorf("search tickets: %w", err))
+			}
+			if inWindow < win {
+				return items, nil // the window held every candidate row
+			}
+		}
+		var common []string
+		for i, word := range words {
+			if counts[2+i] > sample/20 {
+				common = append(common, word)
+			}
+		}
+		if len(common) > 0 {
+			parts = searchParts(lq, common)
 		}
 	}
 	all := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
-	searchCond(&all, q)
+	if len(parts) > 0 {
+		for _, part := range parts {
+			all.add(searchText+" LIKE ?", likePattern(part))
+		}
+		all.add("strpos("+searchText+", ?) > 0", lq)
+	} else {
+		searchCond(&all, q)
+	}
 	return s.queryTickets(ctx, fmt.Sprintf(`WITH m AS MATERIALIZED (SELECT %s FROM tickets WHERE %s)
 		SELECT * FROM m ORDER BY %s LIMIT %s`, ticketCols, all.sql(), order, all.arg(n)), all.args)
+}
+
+// probeTickets returns the first n tickets matching q among the first win rows matching w in
+// order.
+func (s *Store) probeTickets(ctx context.Context, w where, q, order string, split *time.Time, win, n int) ([]domain.Ticket, error) {
+	inner := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
+	src := firstRows(&inner, "*", order, split, win)
+	probe := where{args: inner.args}
+	searchCond(&probe, q)
+	return s.queryTickets(ctx, fmt.Sprintf(`SELECT %s FROM (%s) tickets WHERE %s ORDER BY %s LIMIT %s`,
+		ticketCols, src, probe.sql(), order, probe.arg(n)), probe.args)
+}
+
+// searchWords returns the distinct words of the lowercase search text q that give the trigram
+// index something to look up: runs of three or more letters or digits, as pg_trgm splits text.
+// It returns nil for a text of fewer than two such words, which has nothing to leave out.
+func searchWords(q string) []string {
+	var words []string
+	for _, w := range strings.FieldsFunc(q, notWordRune) {
+		if utf8.RuneCountInString(w) >= 3 && !slices.Contains(words, w) {
+			words = append(words, w)
+		}
+	}
+	if len(words) < 2 {
+		return nil
+	}
+	return words
+}
+
+func notWordRune(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }
+
+// searchParts returns the pieces of q left when every occurrence of the words in drop is cut
+// out, keeping the separators around what is left (they bound its words, which gives the index
+// more trigrams), and only pieces that still hold a word of three or more runes. Every piece is
+// a substring of q, so a text holding q holds each of them. It returns nil when no piece is
+// left: the whole of q is then the best the index can do.
+func searchParts(q string, drop []string) []string {
+	var parts []string
+	flush := func(piece string) {
+		for _, w := range strings.FieldsFunc(piece, notWordRune) {
+			if utf8.RuneCountInString(w) >= 3 {
+				parts = append(parts, piece)
+				return
+			}
+		}
+	}
+	start := 0 // of the current piece
+	for i := 0; i < len(q); {
+		r, size := utf8.DecodeRuneInString(q[i:])
+		if notWordRune(r) {
+			i += size
+			continue
+		}
+		j := strings.IndexFunc(q[i:], notWordRune)
+		if j < 0 {
+			j = len(q)
+		} else {
+			j += i
+		}
+		if slices.Contains(drop, q[i:j]) {
+			flush(q[start:i])
+			start = j
+		}
+		i = j
+	}
+	flush(q[start:])
+	return parts
 }
