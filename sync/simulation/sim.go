@@ -2,6 +2,7 @@ package simulation
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -121,6 +122,8 @@ type world struct {
 	resultSeq map[string]int64
 	errs      []error
 	trace     []string
+	// restoreIDs gives domain.NewID its own entropy back (close).
+	restoreIDs func()
 }
 
 // buildHandler (re)builds the hub's HTTP handler over the current hub store: the real
@@ -166,7 +169,8 @@ var dispatcher = domain.Principal{UserID: "sim-dispatcher", Username: "dispatche
 // Run runs one simulation: setup, cfg.Steps random steps of workload and nemesis (with
 // invariant checks along the way), healing until every edge is quiescent, and the final
 // oracle. It returns a *Violation if an invariant broke, another error if the run itself
-// failed, with the last trace lines attached.
+// failed, with the last trace lines attached. Runs must not overlap: for the run's length,
+// domain.NewID draws from the seed process-wide.
 func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if strings.ContainsAny(cfg.Dir, "?#") {
 		return Report{}, fmt.Errorf("simulation dir %q holds '?' or '#', which the SQLite stores cannot open", cfg.Dir)
@@ -206,6 +210,12 @@ func newWorld(cfg Config) *world {
 		resultSeq: map[string]int64{},
 	}
 	w.rep = Report{Seed: cfg.Seed, Steps: cfg.Steps, Ops: map[string]int{}, Tolerated: map[string]int{}, Results: map[string]int{}}
+	// IDs are ULIDs whose random part breaks ties between equal clocks (merge.Version) and
+	// orders outboxes; drawn from the seed, they make a run repeat exactly.
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], cfg.Seed)
+	copy(key[8:], "aiff simulation ids")
+	w.restoreIDs = domain.SetIDEntropy(rand.NewChaCha8(key))
 	return w
 }
 
@@ -261,6 +271,10 @@ func (w *world) close() {
 	}
 	if w.hub != nil && w.hub.store != nil {
 		w.hub.store.Close()
+	}
+	if w.restoreIDs != nil {
+		w.restoreIDs()
+		w.restoreIDs = nil
 	}
 }
 

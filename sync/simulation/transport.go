@@ -83,6 +83,9 @@ func (t *transport) serve(req *http.Request, body []byte) *http.Response {
 	r.ContentLength = int64(len(body))
 	r.RemoteAddr = "192.0.2.1:4242"
 	r.RequestURI = req.URL.RequestURI()
+	// A load balancer's request id: without one the hub makes a ULID from the wall clock,
+	// which would draw from the seeded ID entropy at times no seed decides.
+	r.Header.Set("X-Request-ID", fmt.Sprintf("sim-%d", t.requests))
 	rec := httptest.NewRecorder()
 	t.hub().ServeHTTP(rec, r)
 	resp := rec.Result()
