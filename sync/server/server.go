@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -311,6 +312,9 @@ func (h *Handler) filter(ctx context.Context, sc readScope, in []domain.Change) 
 				continue
 			}
 		}
+		// Each stream gets its own maps: fan-out hands one page to every stream, and encoding
+		// a frame normalizes patch values in place.
+		c.Patch, c.Base = maps.Clone(c.Patch), maps.Clone(c.Base)
 		if c.Op == domain.OpDelete {
 			c.Patch = nil
 		}

@@ -106,10 +106,15 @@ func (st *stream) run(reqCtx context.Context) {
 	sub, _ := st.h.fan.subscribe()
 	defer st.h.fan.unsubscribe(sub)
 
-	readErr := make(chan error, 1)
-	go func() { readErr <- st.readLoop(ctx) }()
+	// readDone is closed when the reader stops; readErr is its error, valid after that.
+	readDone := make(chan struct{})
+	var readErr error
+	go func() {
+		defer close(readDone)
+		readErr = st.readLoop(ctx)
+	}()
 
-	err := st.serve(ctx, sub, readErr)
+	err := st.serve(ctx, sub, readDone, &readErr)
 	var ce *closeErr
 	switch {
 	case errors.As(err, &ce):
@@ -117,7 +122,7 @@ func (st *stream) run(reqCtx context.Context) {
 		ce = closeWith(domain.CodeUnavailable, "hub shutting down; resume from your cursor", true, websocket.StatusGoingAway)
 	case reqCtx.Err() != nil || websocket.CloseStatus(err) != -1:
 		st.conn.CloseNow()
-		<-readErr
+		<-readDone
 		return
 	default:
 		st.h.Logger.Warn("sync stream failed", logKeyNode, st.p.Node, logKeyActor, st.p.Actor(), logKeyError, err)
@@ -130,7 +135,7 @@ func (st *stream) run(reqCtx context.Context) {
 	}
 	st.conn.Close(ce.status, truncateReason(ce.frame.Detail))
 	cancel()
-	<-readErr
+	<-readDone
 }
 
 // truncateReason keeps a close reason within the 123 bytes a close frame allows.
@@ -142,7 +147,7 @@ func truncateReason(s string) string {
 }
 
 // serve runs catch-up, ready, then live deltas and heartbeats until an error.
-func (st *stream) serve(ctx context.Context, sub *subscriber, readErr <-chan error) error {
+func (st *stream) serve(ctx context.Context, sub *subscriber, readDone <-chan struct{}, readErr *error) error {
 	h := st.h
 	// Catch-up: read the log from the client's cursor until a page is not full. The fan-out
 	// mailbox was opened first, so whatever commits meanwhile arrives there too.
@@ -174,8 +179,8 @@ func (st *stream) serve(ctx context.Context, sub *subscriber, readErr <-chan err
 			return h.ctx.Err()
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-readErr:
-			return err
+		case <-readDone:
+			return *readErr
 		case <-sub.dropped:
 			return closeWith(domain.CodeUnavailable, "subscriber too slow; resume from your cursor", true, websocket.StatusTryAgainLater)
 		case d := <-sub.ch:
