@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -350,4 +351,70 @@ func testLogger(t *testing.T) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestMeasureOfflineCatchUp measures, against the real hub: 10,000 edits made on an edge while
+// the hub is down (on 1,000 tickets), the time from the hub's return until the hub and a
+// second edge have converged, and the propagation latency edge → hub → edge.
+// Run with AIFF_MEASURE=1.
+func TestMeasureOfflineCatchUp(t *testing.T) {
+	if os.Getenv("AIFF_MEASURE") == "" {
+		t.Skip("set AIFF_MEASURE=1")
+	}
+	hub := newHubProc(t)
+	if _, err := hub.store.CreateZone(bg, domain.Zone{Name: "North"}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 1000 {
+		tk, _ := domain.NewTicket(domain.NewTicketInput{Title: fmt.Sprint("Ticket ", i), Zone: "North"}, time.Now())
+		tk, err := hub.store.CreateTicket(bg, tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tk.ID)
+	}
+	_, tokA, _ := hub.store.CreateEdgeCredential(bg, syncstore.EdgeCredential{Name: "north-a", Zones: []string{"North"}})
+	_, tokB, _ := hub.store.CreateEdgeCredential(bg, syncstore.EdgeCredential{Name: "north-b", Zones: []string{"North"}})
+	hubc := client.New(hub.url(), tokA)
+	start := time.Now()
+	a := startNode(t, hub.url(), tokA)
+	b := startNode(t, hub.url(), tokB)
+	checkFor(t, 60*time.Second, "initial sync", digestsEqual(t, hubc, "North", a, b))
+	t.Logf("initial sync of 1,001 rows to two new edges: %s", time.Since(start).Round(time.Millisecond))
+
+	hub.stop()
+	start = time.Now()
+	for i := range 10000 {
+		if _, err := a.Store.UpdateTicket(bg, ids[i%len(ids)], func(t domain.Ticket) (domain.Ticket, error) {
+			return domain.TicketPatch{Description: domain.Some(fmt.Sprint("offline edit ", i))}.Apply(t, time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wrote := time.Since(start)
+	hub.start()
+	start = time.Now()
+	checkFor(t, 300*time.Second, "convergence", digestsEqual(t, hubc, "North", a, b))
+	t.Logf("10,000 offline edits: written in %s (%.0f/s); hub and both edges converged %s after the hub came back",
+		wrote.Round(time.Millisecond), 10000/wrote.Seconds(), time.Since(start).Round(time.Millisecond))
+
+	var lat []time.Duration
+	for i := range 50 {
+		want := fmt.Sprint("live ", i)
+		start := time.Now()
+		if _, err := a.Store.UpdateTicket(bg, ids[i], func(t domain.Ticket) (domain.Ticket, error) {
+			return domain.TicketPatch{Title: domain.Some(want)}.Apply(t, time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+		a.Syncer.Notify()
+		checkFor(t, 10*time.Second, "propagation", func() bool {
+			got, err := b.Store.GetTicket(bg, ids[i])
+			return err == nil && got.Title == want
+		})
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	t.Logf("propagation edge a → hub → edge b: p50 %s, p95 %s, max %s", lat[25].Round(time.Microsecond), lat[47].Round(time.Microsecond), lat[49].Round(time.Microsecond))
 }

@@ -4,6 +4,14 @@
 // itself; the sync digest; health and metrics; and the field portal (web.FS). Import it as
 // edgehttp.
 //
+// Login: the hub never sends password hashes, so an edge cannot check a password it has not
+// seen. With the hub reachable, POST /api/auth/login asks the hub and, on success, caches an
+// argon2id hash of the password (and the user) in the edge database; with the hub down, only
+// users who have logged in through this edge before can log in, against that hash, and not
+// if the replicated user row says inactive. Either way the access token is the edge's own
+// (EdDSA, key in the data dir, issuer "aiff-edge:<node>"), valid on this edge only, for a
+// shift (8 h) and without a refresh token.
+//
 // Writes go to edge/sqlite, which commits each one with its outbox entry before the handler
 // answers: a 2xx answer means the change is durable on this edge and will reach the hub.
 package http
