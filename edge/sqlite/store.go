@@ -176,7 +176,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", s.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_txlock", "immediate")
-	if s.writer, err = sql.Open("sqlite", "file:"+s.Path+"?"+q.Encode()); err != nil {
+	if s.writer, err = sql.Open("sqlite", fileURI(s.Path)+"?"+q.Encode()); err != nil {
 		return fmt.Errorf("open sqlite writer: %w", err)
 	}
 	// One writer connection: local writes and sync apply are serialized in Go.
@@ -197,7 +197,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	rq := url.Values{}
 	rq.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", s.BusyTimeout.Milliseconds()))
 	rq.Add("_pragma", "query_only(1)")
-	if s.reader, err = sql.Open("sqlite", "file:"+s.Path+"?"+rq.Encode()); err != nil {
+	if s.reader, err = sql.Open("sqlite", fileURI(s.Path)+"?"+rq.Encode()); err != nil {
 		return fmt.Errorf("open sqlite readers: %w", err)
 	}
 	n := max(4, runtime.GOMAXPROCS(0))
@@ -333,3 +333,10 @@ func micros(t time.Time) int64 {
 }
 
 func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// fileURI makes an SQLite "file:" URI for path. '%', '?' and '#' are escaped so that a
+// directory name holding them (a fuzz corpus entry "seed#0", say) opens that file and not
+// another one cut short at a URI fragment.
+func fileURI(path string) string {
+	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}

@@ -103,7 +103,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	q.Add("_foreign_keys", "1")
 	q.Add("_synchronous", "NORMAL")
 	q.Add("_txlock", "immediate")
-	if s.writer, err = sql.Open("sqlite", "file:"+s.Path+"?"+q.Encode()); err != nil {
+	if s.writer, err = sql.Open("sqlite", fileURI(s.Path)+"?"+q.Encode()); err != nil {
 		return fmt.Errorf("open sqlite writer: %w", err)
 	}
 	// One connection: writes are serialized by the pool itself, in Go, so they never contend
@@ -133,7 +133,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	rq.Add("_busy_timeout", fmt.Sprint(s.BusyTimeout.Milliseconds()))
 	rq.Add("_foreign_keys", "1")
 	rq.Add("_query_only", "1")
-	if s.reader, err = sql.Open("sqlite", "file:"+s.Path+"?"+rq.Encode()); err != nil {
+	if s.reader, err = sql.Open("sqlite", fileURI(s.Path)+"?"+rq.Encode()); err != nil {
 		return fmt.Errorf("open sqlite readers: %w", err)
 	}
 	s.reader.SetMaxOpenConns(s.MaxReaders)
@@ -374,4 +374,11 @@ func inList[T ~string](vals []T) (string, []any) {
 		args[i] = string(v)
 	}
 	return strings.Join(ph, ", "), args
+}
+
+// fileURI makes an SQLite "file:" URI for path. '%', '?' and '#' are escaped so that a
+// directory name holding them (a fuzz corpus entry "seed#0", say) opens that file and not
+// another one cut short at a URI fragment.
+func fileURI(path string) string {
+	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }

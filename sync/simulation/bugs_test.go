@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/aiff/aiff/domain"
 	edgesqlite "github.com/aiff/aiff/edge/sqlite"
@@ -15,15 +16,12 @@ import (
 // A test is skipped, naming the bug, only while the bug is reported and not yet fixed;
 // -sim.strict runs them anyway.
 
-// TestStorePathWithHash: hub/sqlite and edge/sqlite build their DSN as "file:"+path+"?…"
+// TestStorePathWithHash (fixed; kept as a regression test): hub/sqlite and edge/sqlite built their DSN as "file:"+path+"?…"
 // without escaping, so a path holding '#' (t.TempDir() of a fuzz input "seed#0") or '?' opens
 // a different file: everything after '#' is taken as a URI fragment. Two stores in two
 // directories then share one database outside either directory. Found by FuzzSimulation,
 // whose seed corpus runs failed setup with "zone "north" already exists".
 func TestStorePathWithHash(t *testing.T) {
-	if !*flagStrict {
-		t.Skip("known bug: hub/sqlite and edge/sqlite do not escape '#' and '?' in the store path (reported); run with -sim.strict")
-	}
 	ctx := domain.WithPrincipal(context.Background(), dispatcher)
 	base, err := os.MkdirTemp("", "aiff-sim-hash-")
 	if err != nil {
@@ -65,5 +63,50 @@ func TestStorePathWithHash(t *testing.T) {
 				t.Errorf("store opened on %s but the file is not there: %v", path, err)
 			}
 		})
+	}
+}
+
+// TestNumberAfterFinal (knownNumberAfterFinal): a ticket created and cancelled on an edge
+// before its first push. The hub accepts both changes and appends its ticket_number change
+// stamped after the cancellation; merge rejects that change (kind final), yet the hub writes
+// the number into its tickets row. The typed row then disagrees with the replay of the log,
+// and no replica that replays the log shows the number. Seen in the default seeds (2, 5, 7,
+// 8, … count it under "known bugs tolerated").
+func TestNumberAfterFinal(t *testing.T) {
+	if !*flagStrict {
+		t.Skip("known bug number-after-final: sync/server/syncstore writes a ticket_number that merge rejected (reported); run with -sim.strict")
+	}
+	ctx := context.Background()
+	w := newWorld(Config{Seed: 1, Steps: 1, Edges: 2, Dir: simDir(t), Strict: true})
+	t.Cleanup(w.close)
+	if err := w.setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := w.edges[0]
+	zone := e.zones[0]
+	tk, err := w.newTicket(zone, e.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err = e.store.CreateTicket(w.edgeCtx(ctx, e), tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.tickets = append(w.tickets, ticketRef{tk.ID, zone})
+	w.now = w.now.Add(time.Second)
+	if _, err := e.store.UpdateTicket(w.edgeCtx(ctx, e), tk.ID, func(cur domain.Ticket) (domain.Ticket, error) {
+		return cur.Transition(domain.StatusCancelled, e.now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.recordWrites(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.now = w.now.Add(time.Second)
+	if err := w.heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.oracle(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
