@@ -25,10 +25,9 @@ var _ seed.Sink = (*Store)(nil)
 // times cheaper than maintaining a dozen indexes (one of them a trigram GIN) row by row. The
 // primary key and unique constraints stay. Readers of tickets wait for the commit meanwhile.
 //
-// Nothing is appended to the change log. The seeded rows are the initial state, not edits:
-// edges and devices bootstrap from the state of their zones and then follow the log from its
-// position at that time, so a million synthetic "create" changes would only make every
-// first sync replay them. The change_seq counter is left alone.
+// Every seeded row also gets one create ("genesis") change in the log, with COPY too
+// (copyGenesis), since the log is sync's source of truth: a replica's row is a replay of the
+// row's changes.
 //
 // Returns CodeConflict if zones, teams or tickets already exist (or a username is taken),
 // CodeInvalid for a ticket that fails domain validation. progress is called from the goroutine
@@ -78,6 +77,9 @@ func (s *Store) BulkLoad(ctx context.Context, ds *seed.Dataset, progress func(do
 		}
 		if _, err := tx.Exec(ctx, refreshTeamPerformanceSQL); err != nil {
 			return fmt.Errorf("refresh team performance: %w", err)
+		}
+		if err := copyGenesis(ctx, tx, ds, s.now()); err != nil {
+			return err
 		}
 		// Building an index over loaded rows sorts them once; maintaining it row by row during
 		// COPY costs far more (the trigram GIN index above all). More memory, faster sort.

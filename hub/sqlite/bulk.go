@@ -25,10 +25,8 @@ var _ seed.Sink = (*Store)(nil)
 // in the same transaction: the table is known to be empty, and one sorted build per index is
 // cheaper than updating a dozen B-trees per row. The primary key and UNIQUE constraints stay.
 //
-// Nothing is appended to the change log. The seeded rows are the initial state, not edits:
-// edges and devices bootstrap from the state of their zones and then follow the log from its
-// position at that time, so thousands of synthetic "create" changes would only make every
-// first sync replay them. The change_seq counter is left alone.
+// Every seeded row also gets one create ("genesis") change in the log (writeGenesis), since
+// the log is sync's source of truth: a replica's row is a replay of the row's changes.
 //
 // Returns CodeConflict if zones, teams or tickets already exist (or a username is taken),
 // CodeInvalid for a ticket that fails domain validation. progress is called from the calling
@@ -88,6 +86,9 @@ func (s *Store) BulkLoad(ctx context.Context, ds *seed.Dataset, progress func(do
 	}
 	if _, err := tx.ExecContext(ctx, refreshTeamPerformanceSQL); err != nil {
 		return translate(fmt.Errorf("refresh team performance: %w", err))
+	}
+	if err := writeGenesis(ctx, tx, ds, s.now()); err != nil {
+		return translate(err)
 	}
 	if err := tx.Commit(); err != nil {
 		return translate(fmt.Errorf("commit: %w", err))
