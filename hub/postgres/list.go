@@ -339,14 +339,13 @@ const searchText = "ticket_search_text(number, title, description, location)"
 // badly wrong at a million rows: walking the sort index and filtering is quick for a common
 // word but reads the whole table for a rare one, and the trigram index is quick for a rare word
 // but fetches and sorts a hundred thousand rows for a common one. So the search decides from
-// the data. It first samples the first searchSample rows in list order (a bounded index range
-// scan) and counts, in one aggregate, the rows matching q and the rows holding each word of q.
+// the data, in steps that each cost little more than the answer they may give:
 //
-//   - If the sample holds a page of matches, or every candidate row, a probe of the sample
-//     answers.
-//   - If it holds some matches, a probe of as many rows in list order as that density needs
-//     for a page (twice over, at most searchWindow) usually answers; if it comes back short
-//     and the window was full, the query is rarer than it looked and goes to the index.
+//   - A probe filters the first searchSample rows in list order (a bounded index range scan
+//     that stops at the first page of matches): this answers any common word, and any query
+//     whose other filters leave fewer rows than that.
+//   - If the sample held some matches but not a page, a probe of as many rows as that density
+//     needs for a page (twice over, at most searchWindow) usually answers.
 //   - Otherwise q is rare, and the trigram index returns every match (materialized, so the
 //     planner cannot turn back to the sort index), sorted. The index is asked for q without
 //     the words that are common in the sample (searchParts): a word in most rows ("berlin" in
@@ -360,59 +359,20 @@ func (s *Store) searchTickets(ctx context.Context, w where, q, order string, spl
 	var parts []string // the pieces of q the index is asked for, when not the whole of q
 	if !numberSearch.MatchString(lq) {
 		sample := min(searchSample, searchWindow)
-		words := searchWords(lq)
-		if strings.Contains(q, searchSep) {
-			words = nil
+		items, done, err := s.probeTickets(ctx, w, q, order, split, sample, n)
+		if err != nil || done {
+			return items, err
 		}
-		agg := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
-		src := firstRows(&agg, "*, "+searchText+" AS search_text", order, split, sample)
-		hit := where{args: agg.args}
-		if strings.Contains(q, searchSep) {
-			searchCond(&hit, q)
-		} else {
-			hit.add("strpos(search_text, ?) > 0", lq)
-		}
-		cols := []string{"count(*)", "count(*) FILTER (WHERE " + hit.sql() + ")"}
-		for _, word := range words {
-			cols = append(cols, fmt.Sprintf("count(*) FILTER (WHERE strpos(search_text, %s) > 0)", hit.arg(word)))
-		}
-		counts := make([]int, len(cols))
-		dest := make([]any, len(cols))
-		for i := range counts {
-			dest[i] = &counts[i]
-		}
-		if err := s.pool.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM (%s) sample", strings.Join(cols, ", "), src),
-			hit.args...).Scan(dest...); err != nil {
-			return nil, translate(fmt.Errorf("sample search: %w", err))
-		}
-		candidates, hits := counts[0], counts[1]
-		if hits >= n || candidates < sample {
-			return s.probeTickets(ctx, w, q, order, split, sample, n)
-		}
-		if hits > 0 {
-			win := min(searchWindow, max(2*sample, 2*sample*n/hits))
-			items, err := s.probeTickets(ctx, w, q, order, split, win, n)
-			if err != nil || len(items) == n {
-				return items, err
+		if hits := len(items); hits > 0 {
+			if win := min(searchWindow, max(2*sample, 2*sample*n/hits)); win > sample {
+				if items, done, err = s.probeTickets(ctx, w, q, order, split, win, n); err != nil || done {
+					return items, err
+				}
 			}
-			var inWindow int
-			cw := where{args: slices.Clone(w.args)}
-			if err := s.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM tickets WHERE %s LIMIT %s) w`,
-				w.sql(), cw.arg(win)), cw.args...).Scan(&inWindow); err != nil {
-				return nil, translate(fmt.Errorf("search tickets: %w", err))
+		} else if words := searchWords(lq); words != nil && !strings.Contains(q, searchSep) {
+			if parts, err = s.searchParts(ctx, w, lq, order, split, sample, words); err != nil {
+				return nil, err
 			}
-			if inWindow < win {
-				return items, nil // the window held every candidate row
-			}
-		}
-		var common []string
-		for i, word := range words {
-			if counts[2+i] > sample/20 {
-				common = append(common, word)
-			}
-		}
-		if len(common) > 0 {
-			parts = searchParts(lq, common)
 		}
 	}
 	all := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
@@ -428,15 +388,57 @@ func (s *Store) searchTickets(ctx context.Context, w where, q, order string, spl
 		SELECT * FROM m ORDER BY %s LIMIT %s`, ticketCols, all.sql(), order, all.arg(n)), all.args)
 }
 
+// searchParts counts, over the first sample rows matching w in order, the rows that hold each
+// of words, and returns lq cut into the pieces left without the words common there (in more
+// than one row in twenty), or nil to search for the whole of lq.
+func (s *Store) searchParts(ctx context.Context, w where, lq, order string, split *time.Time, sample int, words []string) ([]string, error) {
+	agg := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
+	src := firstRows(&agg, "*, "+searchText+" AS search_text", order, split, sample)
+	cols := make([]string, len(words))
+	for i, word := range words {
+		cols[i] = fmt.Sprintf("count(*) FILTER (WHERE strpos(search_text, %s) > 0)", agg.arg(word))
+	}
+	counts := make([]int, len(words))
+	dest := make([]any, len(words))
+	for i := range counts {
+		dest[i] = &counts[i]
+	}
+	if err := s.pool.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM (%s) sample", strings.Join(cols, ", "), src),
+		agg.args...).Scan(dest...); err != nil {
+		return nil, translate(fmt.Errorf("sample search words: %w", err))
+	}
+	var common []string
+	for i, word := range words {
+		if counts[i] > sample/20 {
+			common = append(common, word)
+		}
+	}
+	if len(common) == 0 {
+		return nil, nil
+	}
+	return searchParts(lq, common), nil
+}
+
 // probeTickets returns the first n tickets matching q among the first win rows matching w in
-// order.
-func (s *Store) probeTickets(ctx context.Context, w where, q, order string, split *time.Time, win, n int) ([]domain.Ticket, error) {
+// order. done reports that they are the answer: a full page, or every match because fewer
+// than win rows match w.
+func (s *Store) probeTickets(ctx context.Context, w where, q, order string, split *time.Time, win, n int) (items []domain.Ticket, done bool, err error) {
 	inner := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
 	src := firstRows(&inner, "*", order, split, win)
 	probe := where{args: inner.args}
 	searchCond(&probe, q)
-	return s.queryTickets(ctx, fmt.Sprintf(`SELECT %s FROM (%s) tickets WHERE %s ORDER BY %s LIMIT %s`,
+	items, err = s.queryTickets(ctx, fmt.Sprintf(`SELECT %s FROM (%s) tickets WHERE %s ORDER BY %s LIMIT %s`,
 		ticketCols, src, probe.sql(), order, probe.arg(n)), probe.args)
+	if err != nil || len(items) == n {
+		return items, err == nil, err
+	}
+	var inWindow int
+	cw := where{args: slices.Clone(w.args)}
+	if err := s.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM tickets WHERE %s LIMIT %s) w`,
+		w.sql(), cw.arg(win)), cw.args...).Scan(&inWindow); err != nil {
+		return nil, false, translate(fmt.Errorf("search tickets: %w", err))
+	}
+	return items, inWindow < win, nil
 }
 
 // searchWords returns the distinct words of the lowercase search text q that give the trigram
