@@ -221,7 +221,7 @@ func after(log []domain.Change, cursor int64) []domain.Change {
 // newer than the horizon keep arriving, which also get the same conflict records.
 func TestCompactReadersAtEveryCursor(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
-	for trial := range 100 {
+	for trial := range 40 {
 		g := &foldGen{r: r}
 		log := g.history(10+r.IntN(30), 0, 40, 0)
 		hms := r.Int64N(45)
@@ -314,7 +314,7 @@ func canon(t testing.TB, cs []domain.Change) string {
 
 func TestCompactIdempotentAndComposes(t *testing.T) {
 	r := rand.New(rand.NewPCG(43, 44))
-	for trial := range 300 {
+	for trial := range 150 {
 		g := &foldGen{r: r}
 		log := g.history(5+r.IntN(30), 0, 40, 0)
 		h1, h2 := r.Int64N(45), r.Int64N(45)
