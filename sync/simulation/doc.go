@@ -8,10 +8,13 @@
 // or a nemesis action — lose the next request or its answer, duplicate it, partition an edge
 // for many steps, reorder and repeat pulled changes, replay an old page, crash an edge or the
 // hub (restart from a copy of its files taken at that instant: a kill -9 image), or skew an
-// edge's clock (milliseconds to a year, ahead and behind). The hub is called through an
-// http.RoundTripper that runs its handler synchronously, so no network timing enters and a
-// failing seed replays exactly. Pull is used rather than the WebSocket stream for the same
-// reason: the stream needs goroutines and a real connection.
+// edge's clock (milliseconds to a year, ahead and behind). The hub is its real HTTP handler
+// (hub/http.Server with sync/server mounted at /api/sync; each edge authenticates with an edge
+// token minted by the hub store), called through an http.RoundTripper that runs it
+// synchronously, so no network timing enters. Change ids (domain.SetIDEntropy) and request ids
+// come from the seed too, so a failing seed replays exactly, trace line for trace line. Pull is
+// used rather than the WebSocket stream for the same reason: the stream needs goroutines and
+// a real connection.
 //
 // After the steps every partition heals and the edges sync until nothing changes; then the
 // oracle checks that every edge's digest of each of its zones equals the hub's, that every

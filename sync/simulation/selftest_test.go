@@ -19,12 +19,20 @@ import (
 // Self-tests of the simulation: a run repeats exactly from its seed, and the oracle notices
 // each kind of broken state it claims to check.
 
+// selfTestSteps is the length of the self-tests' runs, shorter under the race detector.
+func selfTestSteps() int {
+	if raceEnabled {
+		return 50
+	}
+	return 150
+}
+
 // TestSameSeedSameTrace: two runs of one seed take the same steps, see the same answers and
 // end in the same state (the trace names change ids, so ids repeat too).
 func TestSameSeedSameTrace(t *testing.T) {
 	run := func() ([]string, string) {
 		var lines []string
-		cfg := Config{Seed: 11, Steps: 150, Edges: 3, Dir: simDir(t), Trace: func(l string) { lines = append(lines, l) }}
+		cfg := Config{Seed: 11, Steps: selfTestSteps(), Edges: 3, Dir: simDir(t), Trace: func(l string) { lines = append(lines, l) }}
 		rep, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("run: %v", err)
@@ -33,7 +41,7 @@ func TestSameSeedSameTrace(t *testing.T) {
 	}
 	trace1, rep1 := run()
 	trace2, rep2 := run()
-	if len(trace1) < 150 {
+	if len(trace1) < selfTestSteps() {
 		t.Fatalf("trace has %d lines, want one per step at least", len(trace1))
 	}
 	if diff := cmp.Diff(trace1, trace2); diff != "" {
@@ -42,7 +50,7 @@ func TestSameSeedSameTrace(t *testing.T) {
 	if rep1 != rep2 {
 		t.Errorf("same seed, different reports:\n%s\n%s", rep1, rep2)
 	}
-	other := Config{Seed: 12, Steps: 150, Edges: 3, Dir: simDir(t)}
+	other := Config{Seed: 12, Steps: selfTestSteps(), Edges: 3, Dir: simDir(t)}
 	var lines3 []string
 	other.Trace = func(l string) { lines3 = append(lines3, l) }
 	if _, err := Run(context.Background(), other); err != nil {
@@ -117,7 +125,8 @@ func liveTicketOf(t *testing.T, w *world, e *edgeNode) (domain.Change, []domain.
 // TestOracleDetectsTampering breaks one invariant in a healed run and expects the oracle to
 // name it.
 func TestOracleDetectsTampering(t *testing.T) {
-	const seed, steps = 2, 200
+	const seed = 2
+	steps := selfTestSteps()
 	ctx := context.Background()
 	cases := []struct {
 		invariant string

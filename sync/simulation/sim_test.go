@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 )
@@ -20,24 +19,47 @@ var (
 	flagStrict = flag.Bool("sim.strict", false, "fail on known bugs of the code under test too")
 )
 
-// TestSimulation runs the seeded simulation: by default 20 seeds of 300 steps each.
+// TestSimulation runs the seeded simulation: by default 20 seeds of 300 steps each (see
+// budget for -race and -short).
 func TestSimulation(t *testing.T) {
-	seeds := make([]uint64, 0, *flagSeeds)
+	n, steps := budget()
+	seeds := make([]uint64, 0, n)
 	if *flagSeed != 0 {
 		seeds = append(seeds, *flagSeed)
 	} else {
-		for i := range *flagSeeds {
+		for i := range n {
 			seeds = append(seeds, *flagFirst+uint64(i))
 		}
 	}
-	if testing.Short() && *flagSeed == 0 {
-		seeds = seeds[:min(len(seeds), 3)]
-	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			runSeed(t, seed, *flagSteps)
+			runSeed(t, seed, steps)
 		})
 	}
+}
+
+// budget returns how many seeds TestSimulation runs and their steps: -sim.seeds and -sim.steps,
+// whose defaults shrink under the race detector (which slows a run about tenfold) and with
+// -short, so that the package stays well inside CI's minute on two cores. Flags given on the
+// command line are taken as they are.
+func budget() (seeds, steps int) {
+	seeds, steps = *flagSeeds, *flagSteps
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case raceEnabled:
+		if !set["sim.seeds"] {
+			seeds = 3
+		}
+		if !set["sim.steps"] {
+			steps = 120
+		}
+	case testing.Short():
+		if !set["sim.seeds"] {
+			seeds = 3
+		}
+	}
+	return seeds, steps
 }
 
 func runSeed(t *testing.T, seed uint64, steps int) Report {
@@ -61,25 +83,21 @@ func runSeed(t *testing.T, seed uint64, steps int) Report {
 	return rep
 }
 
-// simDir returns an empty directory for one run's databases, removed when t ends. It is not
-// t.TempDir(): that is named after the test, and a fuzz input's name holds '#', which the
-// SQLite stores pass unescaped into a file: URI, so every store of the run would open one
-// shared file in the temp root (see TestStorePathWithHash).
-func simDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "aiff-sim-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+// simDir returns an empty directory for one run's databases, removed when t ends. Fuzz inputs
+// name it "…seed#0…", which once made the SQLite stores open another file (see
+// TestStorePathWithHash).
+func simDir(t *testing.T) string { return t.TempDir() }
 
-// FuzzSimulation lets the fuzzer pick the seed and the length of a run.
+// FuzzSimulation lets the fuzzer pick the seed and the length of a run (20 to 419 steps; 20
+// to 79 under the race detector).
 func FuzzSimulation(f *testing.F) {
 	f.Add(uint64(1), uint16(50))
 	f.Add(uint64(7), uint16(120))
 	f.Fuzz(func(t *testing.T, seed uint64, steps uint16) {
-		runSeed(t, seed, 20+int(steps%400))
+		span := 400
+		if raceEnabled {
+			span = 60
+		}
+		runSeed(t, seed, 20+int(steps)%span)
 	})
 }
