@@ -10,7 +10,8 @@
 //     in the row's final snapshot, edits newer than it are rejected (not resurrected) and
 //     recorded as KindDeleted conflicts.
 //   - A ticket that a change closed or cancelled (a final status) takes no later edit except
-//     the same status again: such edits are rejected as KindFinal.
+//     the same status again (and the hub's ticket_number, which names the row): such edits
+//     are rejected as KindFinal.
 //   - A status write that did not see an earlier "resolved" and is not a legal transition from
 //     it is rejected as KindTransition: a stale offline edit does not reopen a resolved ticket.
 //     (A stale status edit older than the resolution simply loses last-writer-wins.)
@@ -366,7 +367,7 @@ func build(entity domain.Entity, id string, changes []domain.Change) Row {
 			if deleted {
 				rejected[k] = append(rejected[k], KindDeleted)
 			}
-			if final {
+			if final && !hubAssigned(w.c, field) {
 				rejected[k] = append(rejected[k], KindFinal)
 			}
 		}
@@ -403,6 +404,14 @@ func build(entity domain.Entity, id string, changes []domain.Change) Row {
 	}
 	slices.SortFunc(row.Conflicts, compareConflicts)
 	return row
+}
+
+// hubAssigned reports whether field of c is an identity value the hub gives a row after
+// accepting it (the ticket number of a ticket created on an edge). It names the row rather
+// than editing it, so a ticket closed or cancelled before the hub numbered it still gets its
+// number: otherwise the hub's follow-up change would lose to a cancellation made offline.
+func hubAssigned(c domain.Change, field string) bool {
+	return field == "ticket_number" && c.Origin == domain.HubOrigin
 }
 
 // diff reports what changed from old to next when n was applied.

@@ -397,7 +397,7 @@ func (w *world) checkMaterialized(ctx context.Context, keys []syncstore.RowKey, 
 				got = json.RawMessage("null")
 			}
 			got, _ = merge.Canonical(got)
-			if string(want) != string(got) && !w.tolerate(knownNumberAfterFinal, f == "ticket_number" && numberRejected(r)) {
+			if string(want) != string(got) {
 				return violation("materialized", "ticket %s field %s: typed row has %s, replay of the log gives %s; its writes:%s",
 					k.ID, f, got, want, fieldWrites(r, f))
 			}
@@ -511,12 +511,4 @@ func fieldWrites(r merge.Row, field string) string {
 		}
 	}
 	return b.String()
-}
-
-// numberRejected reports whether merge rejected the hub's numbering change of a ticket (it
-// arrived, in clock order, after the ticket was closed, cancelled or deleted).
-func numberRejected(r merge.Row) bool {
-	return slices.ContainsFunc(r.Conflicts, func(c merge.Conflict) bool {
-		return c.Field == "ticket_number" && c.Origin == domain.HubOrigin && (c.Kind == merge.KindFinal || c.Kind == merge.KindDeleted)
-	})
 }

@@ -80,14 +80,7 @@ func violation(inv, format string, args ...any) error {
 // Known bugs of the code under test, tolerated unless Config.Strict so that a run can look
 // past them for others. Each names the broken invariant and the fix it waits for.
 const (
-	// knownNumberAfterFinal: a ticket created and closed or cancelled on an edge before its
-	// first push gets its number from the hub in a change stamped after the closing one, so
-	// merge rejects the number (kind final) while syncstore.Push still writes it into the
-	// typed row: the hub's tickets table disagrees with the replay of its log (and every
-	// replica shows the ticket without a number). Fix in sync/merge (hub-assigned
-	// ticket_number exempt from final/deleted) or syncstore.apply (materialize only fields
-	// merge applied).
-	knownNumberAfterFinal = "number-after-final"
+// (none open: number-after-final was fixed in sync/merge, see TestNumberAfterFinal)
 )
 
 // tolerate reports whether a failed check is the known bug name (cond), counting it.
