@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +35,7 @@ func (s *Store) PushChanges(ctx context.Context, p domain.Principal, changes []d
 type syncTx struct{ tx *tx }
 
 func (t *syncTx) KnownChanges(ctx context.Context, ids []string) (map[string]int64, error) {
+	defer timeIt("KnownChanges")()
 	rows, err := t.tx.Query(ctx, "SELECT id, seq FROM changes WHERE id = ANY($1)", ids)
 	if err != nil {
 		return nil, fmt.Errorf("known changes: %w", err)
@@ -65,6 +67,7 @@ func byEntity(keys []syncstore.RowKey) map[domain.Entity][]string {
 // LockRows reads the rows FOR UPDATE, in id order, so concurrent pushes and API writes to a
 // row take turns and each merges over the other's committed change.
 func (t *syncTx) LockRows(ctx context.Context, keys []syncstore.RowKey) (map[syncstore.RowKey]any, error) {
+	defer timeIt("LockRows")()
 	out := map[syncstore.RowKey]any{}
 	m := byEntity(keys)
 	for _, entity := range []domain.Entity{domain.EntityZone, domain.EntityTeam, domain.EntityUser, domain.EntityTicket} {
@@ -126,6 +129,7 @@ func (t *syncTx) LockRows(ctx context.Context, keys []syncstore.RowKey) (map[syn
 }
 
 func (t *syncTx) RowChanges(ctx context.Context, keys []syncstore.RowKey) (map[syncstore.RowKey][]domain.Change, error) {
+	defer timeIt("RowChanges")()
 	out := map[syncstore.RowKey][]domain.Change{}
 	for entity, ids := range byEntity(keys) {
 		rows, err := t.tx.Query(ctx, "SELECT "+changeCols+" FROM changes WHERE entity = $1 AND entity_id = ANY($2)", string(entity), ids)
@@ -164,9 +168,9 @@ func (t *syncTx) Team(ctx context.Context, id string) (domain.Team, bool, error)
 	return tm, true, nil
 }
 
-func (t *syncTx) NextTicketNumber(ctx context.Context) (int64, error) {
+func (t *syncTx) AddTicketNumbers(ctx context.Context, delta int64) (int64, error) {
 	var n int64
-	if err := t.tx.QueryRow(ctx, "UPDATE counters SET value = value + 1 WHERE name = 'ticket_number' RETURNING value").Scan(&n); err != nil {
+	if err := t.tx.QueryRow(ctx, "UPDATE counters SET value = value + $1 WHERE name = 'ticket_number' RETURNING value", delta).Scan(&n); err != nil {
 		return 0, fmt.Errorf("next ticket number: %w", err)
 	}
 	return n, nil
@@ -179,33 +183,59 @@ var syncTicketColumns = append(slices.Clone(BulkTicketColumns), "deleted_at")
 // batch for the other statements, so a batch of a thousand changes costs a handful of round
 // trips. The change_seq counter is taken last, to hold its row lock for the shortest time.
 func (t *syncTx) Write(ctx context.Context, w *syncstore.Write) (int64, error) {
+	defer timeIt("Write")()
 	tx := t.tx
-	var newTickets [][]any
+	var newTickets, changedTickets [][]any
+	var maxNum int64
 	b := &pgx.Batch{}
 	for _, p := range w.Rows {
-		if tk, ok := p.Row.(domain.Ticket); ok && p.Old == nil {
+		if tk, ok := p.Row.(domain.Ticket); ok {
 			n := p.Number
 			if n == 0 {
 				n = syncstore.TicketNumberValue(tk.Number)
 			}
+			if n == 0 && p.Old != nil {
+				n = syncstore.TicketNumberValue(p.Old.(domain.Ticket).Number)
+			}
 			if n == 0 {
 				var err error
-				if n, err = t.NextTicketNumber(ctx); err != nil {
+				if n, err = t.AddTicketNumbers(ctx, 1); err != nil {
 					return 0, err
 				}
-			} else {
-				b.Queue("UPDATE counters SET value = greatest(value, $1) WHERE name = 'ticket_number'", n)
 			}
-			newTickets = append(newTickets, append(BulkTicketRow(make([]any, 0, len(syncTicketColumns)), tk, n), utcPtr(tk.DeletedAt)))
+			maxNum = max(maxNum, n)
+			row := append(BulkTicketRow(make([]any, 0, len(syncTicketColumns)), tk, n), utcPtr(tk.DeletedAt))
+			if p.Old == nil {
+				newTickets = append(newTickets, row)
+				continue
+			}
+			changedTickets = append(changedTickets, row)
+			queueAssignment(b, p, tx)
 			continue
 		}
 		if err := queuePut(b, p, tx); err != nil {
 			return 0, err
 		}
 	}
+	if maxNum > 0 {
+		b.Queue("UPDATE counters SET value = greatest(value, $1) WHERE name = 'ticket_number'", maxNum)
+	}
 	if len(newTickets) > 0 {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"tickets"}, syncTicketColumns, pgx.CopyFromRows(newTickets)); err != nil {
 			return 0, fmt.Errorf("copy tickets: %w", err)
+		}
+	}
+	if len(changedTickets) > 0 {
+		// Changed tickets go through a session temp table: one COPY and one UPDATE … FROM,
+		// whatever their number.
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS sync_ticket_rows (LIKE tickets) ON COMMIT DELETE ROWS`); err != nil {
+			return 0, fmt.Errorf("ticket staging table: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"sync_ticket_rows"}, syncTicketColumns, pgx.CopyFromRows(changedTickets)); err != nil {
+			return 0, fmt.Errorf("stage tickets: %w", err)
+		}
+		if _, err := tx.Exec(ctx, updateFromStagingSQL); err != nil {
+			return 0, fmt.Errorf("update tickets: %w", err)
 		}
 	}
 	if b.Len() > 0 {
@@ -280,7 +310,30 @@ func changeRow(c domain.Change, received time.Time) ([]any, error) {
 		c.HLC, c.At.UTC(), received, base}, nil
 }
 
-// queuePut queues the statements of one typed row write other than a new ticket.
+// updateFromStagingSQL writes every staged ticket over its row.
+var updateFromStagingSQL = func() string {
+	var sets []string
+	for _, c := range syncTicketColumns[1:] {
+		sets = append(sets, c+" = s."+c)
+	}
+	return "UPDATE tickets t SET " + strings.Join(sets, ", ") + " FROM sync_ticket_rows s WHERE t.id = s.id"
+}()
+
+// queueAssignment records an assignment when a ticket's team changed.
+func queueAssignment(b *pgx.Batch, p syncstore.Put, tx *tx) {
+	r, old := p.Row.(domain.Ticket), p.Old.(domain.Ticket)
+	if r.DeletedAt == nil && r.AssignedTeam != nil && (old.AssignedTeam == nil || *old.AssignedTeam != *r.AssignedTeam) {
+		at := tx.now
+		if r.AssignedAt != nil {
+			at = *r.AssignedAt
+		}
+		b.Queue("UPDATE assignments SET status = 'superseded' WHERE ticket_id = $1 AND status = 'assigned'", r.ID)
+		b.Queue(`INSERT INTO assignments (id, ticket_id, team_id, assigned_at, assigned_by, method, status, notes)
+			VALUES ($1, $2, $3, $4, $5, 'sync', 'assigned', '')`, domain.NewID(tx.now), r.ID, *r.AssignedTeam, at, tx.actor)
+	}
+}
+
+// queuePut queues the statements of one typed row write other than a ticket.
 func queuePut(b *pgx.Batch, p syncstore.Put, tx *tx) error {
 	switch r := p.Row.(type) {
 	case domain.Ticket:
@@ -589,3 +642,12 @@ func (s *Store) AuthenticateEdge(ctx context.Context, token string) (domain.Prin
 	}
 	return syncstore.EdgePrincipal(c, s.now())
 }
+
+var timings = map[string]time.Duration{}
+
+func timeIt(name string) func() {
+	start := time.Now()
+	return func() { timings[name] += time.Since(start) }
+}
+
+func Timings() map[string]time.Duration { return timings }

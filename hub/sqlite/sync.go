@@ -235,9 +235,9 @@ func (t *syncTx) Team(ctx context.Context, id string) (domain.Team, bool, error)
 	return tm, true, nil
 }
 
-func (t *syncTx) NextTicketNumber(ctx context.Context) (int64, error) {
+func (t *syncTx) AddTicketNumbers(ctx context.Context, delta int64) (int64, error) {
 	var n int64
-	if err := t.tx.QueryRowContext(ctx, "UPDATE counters SET value = value + 1 WHERE name = 'ticket_number' RETURNING value").Scan(&n); err != nil {
+	if err := t.tx.QueryRowContext(ctx, "UPDATE counters SET value = value + ? WHERE name = 'ticket_number' RETURNING value", delta).Scan(&n); err != nil {
 		return 0, fmt.Errorf("next ticket number: %w", err)
 	}
 	return n, nil
@@ -337,7 +337,7 @@ func (t *syncTx) put(ctx context.Context, p syncstore.Put) error {
 				// A ticket created and deleted in one batch never got a number; it still
 				// needs a unique one for its tombstone.
 				var err error
-				if n, err = (&syncTx{tx}).NextTicketNumber(ctx); err != nil {
+				if n, err = (&syncTx{tx}).AddTicketNumbers(ctx, 1); err != nil {
 					return err
 				}
 			} else if _, err := tx.ExecContext(ctx, "UPDATE counters SET value = max(value, ?) WHERE name = 'ticket_number'", n); err != nil {

@@ -77,11 +77,10 @@ func violation(inv, format string, args ...any) error {
 	return &Violation{Invariant: inv, Detail: fmt.Sprintf(format, args...)}
 }
 
-// Known bugs of the code under test, tolerated unless Config.Strict so that a run can look
-// past them for others. Each names the broken invariant and the fix it waits for.
-const (
-// (none open: number-after-final was fixed in sync/merge, see TestNumberAfterFinal)
-)
+// Known bugs of the code under test can be tolerated with tolerate unless Config.Strict, so
+// that a run can look past one for others; each gets a named constant saying the broken
+// invariant and the fix it waits for. None is open (number-after-final was fixed in
+// sync/merge, see TestNumberAfterFinal).
 
 // tolerate reports whether a failed check is the known bug name (cond), counting it.
 func (w *world) tolerate(name string, cond bool) bool {

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aiff/aiff/domain"
@@ -213,7 +215,7 @@ func (ps *pusher) requireZone(ctx context.Context, name string) error {
 func overlay[T any](cur *T, fields map[string]json.RawMessage) (T, error) {
 	var out T
 	m := map[string]json.RawMessage{}
-	if cur != nil {
+	if cur != nil && !coversAll(out, fields) {
 		b, err := json.Marshal(cur)
 		if err != nil {
 			return out, err
@@ -251,7 +253,9 @@ func checkCanonical[T any](cur *T, patch map[string]json.RawMessage, norm func(T
 	if len(patch) == 0 {
 		return nil
 	}
-	v, err := overlay(cur, patch)
+	// Each field's canonical form depends on that field alone, so the patch is laid over a
+	// zero row: cheaper than encoding the current row again.
+	v, err := overlay[T](nil, patch)
 	if err != nil {
 		return err
 	}
@@ -275,6 +279,38 @@ func checkCanonical[T any](cur *T, patch map[string]json.RawMessage, norm func(T
 		}
 	}
 	return nil
+}
+
+// jsonNames caches the JSON field names of each row type.
+var jsonNames sync.Map // reflect.Type -> []string
+
+// coversAll reports whether fields has a value for every JSON field of v's type, so laying it
+// over a zero value loses nothing of the current row.
+func coversAll(v any, fields map[string]json.RawMessage) bool {
+	t := reflect.TypeOf(v)
+	names, ok := jsonNames.Load(t)
+	if !ok {
+		var list []string
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			// deleted_at (omitempty) and active_tickets are set by materialize itself.
+			if !f.IsExported() || name == "-" || strings.Contains(opts, "omitempty") || name == "active_tickets" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			list = append(list, name)
+		}
+		names, _ = jsonNames.LoadOrStore(t, list)
+	}
+	for _, n := range names.([]string) {
+		if _, ok := fields[n]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(s string, n int) string {

@@ -34,8 +34,9 @@ type Tx interface {
 	ZoneExists(ctx context.Context, name string) (bool, error)
 	// Team returns a live (not deleted) team; ok is false if there is none.
 	Team(ctx context.Context, id string) (t domain.Team, ok bool, err error)
-	// NextTicketNumber takes the next value of the ticket_number counter.
-	NextTicketNumber(ctx context.Context) (int64, error)
+	// AddTicketNumbers adds delta (which may be negative, to give back numbers taken by this
+	// transaction) to the ticket_number counter and returns its new value.
+	AddTicketNumbers(ctx context.Context, delta int64) (int64, error)
 	// Write stores w (see Write) and returns the log head after it.
 	Write(ctx context.Context, w *Write) (head int64, err error)
 }
@@ -110,15 +111,18 @@ type pusher struct {
 	now   time.Time
 	sc    scope
 
-	rows    map[RowKey]any       // current typed rows, updated as changes are accepted
-	orig    map[RowKey]any       // rows as loaded (nil entry: new)
-	states  map[RowKey]merge.Row // merge state per row
-	order   []RowKey             // first-touched order of written rows
-	touched map[RowKey]bool
-	numbers map[RowKey]int64
-	zones   map[string]bool // zone existence cache
-	teams   map[string]*domain.Team
-	w       Write
+	rows           map[RowKey]any       // current typed rows, updated as changes are accepted
+	orig           map[RowKey]any       // rows as loaded (nil entry: new)
+	states         map[RowKey]merge.Row // merge state per row
+	order          []RowKey             // first-touched order of written rows
+	touched        map[RowKey]bool
+	numbers        map[RowKey]int64
+	zones          map[string]bool // zone existence cache
+	pendingZones   map[string]bool // zones created by this batch
+	newTickets     int             // tickets of the batch not yet on the hub, an upper bound of numbers needed
+	numFrom, numTo int64           // ticket numbers reserved and not yet handed out: numFrom..numTo
+	teams          map[string]*domain.Team
+	w              Write
 }
 
 // Push takes in a batch of changes from p inside tx, following sync/PROTOCOL.md §4 and the
@@ -142,7 +146,7 @@ func Push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, p domain.
 
 func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope, changes []domain.Change, hubMade bool) (wire.PushResponse, error) {
 	ps := &pusher{tx: tx, clock: clock, now: now, sc: sc, numbers: map[RowKey]int64{}, touched: map[RowKey]bool{},
-		zones: map[string]bool{}, teams: map[string]*domain.Team{}, w: Write{Now: now}}
+		zones: map[string]bool{}, teams: map[string]*domain.Team{}, w: Write{Now: now}, pendingZones: map[string]bool{}}
 	ids := make([]string, len(changes))
 	var keys []RowKey
 	seenKey := map[RowKey]bool{}
@@ -168,6 +172,11 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 	logged, err := tx.RowChanges(ctx, keys)
 	if err != nil {
 		return wire.PushResponse{}, err
+	}
+	for _, k := range keys {
+		if _, ok := ps.rows[k]; !ok && k.Entity == domain.EntityTicket {
+			ps.newTickets++
+		}
 	}
 	ps.states = make(map[RowKey]merge.Row, len(keys))
 	for _, k := range keys {
@@ -210,6 +219,13 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 	}
 	for _, k := range ps.order {
 		ps.w.Rows = append(ps.w.Rows, Put{Key: k, Row: ps.rows[k], Old: ps.orig[k], Number: ps.numbers[k]})
+	}
+	if unused := ps.numTo - ps.numFrom + 1; ps.numTo > 0 && unused > 0 {
+		// Give back the numbers reserved for creates that were rejected: they are the
+		// highest, and the counter row is ours until commit.
+		if _, err := tx.AddTicketNumbers(ctx, -unused); err != nil {
+			return wire.PushResponse{}, err
+		}
 	}
 	head, err := tx.Write(ctx, &ps.w)
 	if err != nil {
@@ -364,10 +380,8 @@ func (ps *pusher) team(ctx context.Context, id string) (*domain.Team, error) {
 }
 
 func (ps *pusher) zoneExists(ctx context.Context, name string) (bool, error) {
-	for k, r := range ps.rows {
-		if z, ok := r.(domain.Zone); ok && k.Entity == domain.EntityZone && z.Name == name {
-			return true, nil
-		}
+	if ps.pendingZones[name] {
+		return true, nil
 	}
 	if ok, seen := ps.zones[name]; seen {
 		return ok, nil
@@ -436,7 +450,7 @@ func (ps *pusher) apply(ctx context.Context, c domain.Change, hubMade bool) (wir
 	// A ticket made off the hub gets its number from the hub, as a hub change that every
 	// replica merges like any other.
 	if t, ok := typed.(domain.Ticket); ok && t.DeletedAt == nil && t.Number == "" {
-		n, err := ps.tx.NextTicketNumber(ctx)
+		n, err := ps.ticketNumber(ctx)
 		if err != nil {
 			return "", 0, err
 		}
@@ -455,6 +469,23 @@ func (ps *pusher) apply(ctx context.Context, c domain.Change, hubMade bool) (wir
 	return status, idx, nil
 }
 
+// ticketNumber hands out the next ticket number, reserving at first use as many as the batch
+// can need in one counter update (unused ones are given back before the write).
+func (ps *pusher) ticketNumber(ctx context.Context) (int64, error) {
+	if ps.numTo == 0 || ps.numFrom > ps.numTo {
+		n := int64(max(ps.newTickets, 1))
+		last, err := ps.tx.AddTicketNumbers(ctx, n)
+		if err != nil {
+			return 0, err
+		}
+		ps.numFrom, ps.numTo = last-n+1, last
+	}
+	ps.newTickets--
+	n := ps.numFrom
+	ps.numFrom++
+	return n, nil
+}
+
 // accept records an accepted change and its effects.
 func (ps *pusher) accept(k RowKey, typed any, row merge.Row, res merge.Result, c domain.Change) {
 	if !ps.touched[k] {
@@ -463,6 +494,9 @@ func (ps *pusher) accept(k RowKey, typed any, row merge.Row, res merge.Result, c
 	}
 	ps.states[k] = row
 	ps.rows[k] = typed
+	if z, ok := typed.(domain.Zone); ok {
+		ps.pendingZones[z.Name] = true
+	}
 	ps.w.Changes = append(ps.w.Changes, c)
 	idx := len(ps.w.Changes) - 1
 	for _, mc := range res.Conflicts {
