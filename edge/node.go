@@ -176,6 +176,8 @@ func (n *Node) Open(ctx context.Context) (err error) {
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		OnWrite:  n.Syncer.Notify,
 		Now:      n.cfg.Now,
+
+		EdgeToken: n.cfg.Token,
 	}
 	if n.ln, err = net.Listen("tcp", n.cfg.Addr); err != nil {
 		return fmt.Errorf("edge listen: %w", err)

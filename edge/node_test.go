@@ -131,8 +131,19 @@ func TestOfflineAPI(t *testing.T) {
 	}
 	var d sqlite.Digest
 	want, _ := n.Store.Digest(bg, "North")
-	if code := pub.do("GET", "/api/sync/digest?zone=North", nil, &d); code != 200 || d != want || d.Rows != 4 {
+	if code := field.do("GET", "/api/sync/digest?zone=North", nil, &d); code != 200 || d != want || d.Rows != 4 {
 		t.Errorf("digest: %d %+v, store %+v", code, d, want)
+	}
+	if code := pub.do("GET", "/api/sync/digest?zone=North", nil, nil); code != 401 {
+		t.Errorf("digest without a token: %d, want 401", code)
+	}
+	own := api{t: t, base: n.URL(), token: "aiffe_north_" + strings.Repeat("A", 43)}
+	if code := own.do("GET", "/api/sync/digest?zone=North", nil, nil); code != 200 {
+		t.Errorf("digest with the edge's own credential: %d, want 200", code)
+	}
+	forged := api{t: t, base: n.URL(), token: "aiffe_north_" + strings.Repeat("B", 43)}
+	if code := forged.do("GET", "/api/sync/digest?zone=North", nil, nil); code != 401 {
+		t.Errorf("digest with another credential: %d, want 401", code)
 	}
 	for _, p := range []string{"/", "/field"} {
 		resp, err := http.Get(n.URL() + p)

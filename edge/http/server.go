@@ -18,6 +18,7 @@ package http
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"io/fs"
 	"log/slog"
@@ -66,6 +67,9 @@ type Server struct {
 	MaxBodyBytes int64
 	// Now is the clock for domain rules (default time.Now).
 	Now func() time.Time
+	// EdgeToken is this node's own hub credential. Besides the node's users, a caller holding
+	// it may read the sync digest (the hub-side tooling that compares replicas uses it).
+	EdgeToken string
 }
 
 // Handler returns the router.
@@ -99,7 +103,7 @@ func (s *Server) Handler() http.Handler {
 	r.Post("/api/auth/login", s.handle(s.handleLogin))
 	r.Post("/api/auth/logout", s.handle(s.handleLogout))
 	r.Post("/api/auth/refresh", s.handle(s.handleRefresh))
-	r.Get("/api/sync/digest", s.handle(s.handleDigest))
+	r.With(s.authenticateDigest).Get("/api/sync/digest", s.handle(s.handleDigest))
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
@@ -204,6 +208,20 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(domain.WithPrincipal(r.Context(), c.Principal())))
+	})
+}
+
+// authenticateDigest admits the node's own edge credential or any of its users' tokens: a
+// digest says when the zone's data changed, which is not for anonymous callers.
+func (s *Server) authenticateDigest(next http.Handler) http.Handler {
+	users := s.authenticate(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if s.EdgeToken != "" && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.EdgeToken)) == 1 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		users.ServeHTTP(w, r)
 	})
 }
 
