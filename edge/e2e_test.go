@@ -278,8 +278,8 @@ func TestEndToEnd(t *testing.T) {
 	})
 	// The edges' digest endpoints answer what the hub's does.
 	hd, _ := hubc.Digest(ctx, "North")
-	for _, n := range []*edge.Node{a, b} {
-		d, err := client.New(n.URL(), "").Digest(ctx, "North")
+	for n, tok := range map[*edge.Node]string{a: tokA, b: tokB} {
+		d, err := client.New(n.URL(), tok).Digest(ctx, "North")
 		if err != nil || d.Digest != hd.Digest {
 			t.Errorf("edge %s digest endpoint: %+v %v, hub %+v", n.Store.Node, d, err, hd)
 		}
