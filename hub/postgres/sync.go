@@ -35,7 +35,6 @@ func (s *Store) PushChanges(ctx context.Context, p domain.Principal, changes []d
 type syncTx struct{ tx *tx }
 
 func (t *syncTx) KnownChanges(ctx context.Context, ids []string) (map[string]int64, error) {
-	defer timeIt("KnownChanges")()
 	rows, err := t.tx.Query(ctx, "SELECT id, seq FROM changes WHERE id = ANY($1)", ids)
 	if err != nil {
 		return nil, fmt.Errorf("known changes: %w", err)
@@ -67,7 +66,6 @@ func byEntity(keys []syncstore.RowKey) map[domain.Entity][]string {
 // LockRows reads the rows FOR UPDATE, in id order, so concurrent pushes and API writes to a
 // row take turns and each merges over the other's committed change.
 func (t *syncTx) LockRows(ctx context.Context, keys []syncstore.RowKey) (map[syncstore.RowKey]any, error) {
-	defer timeIt("LockRows")()
 	out := map[syncstore.RowKey]any{}
 	m := byEntity(keys)
 	for _, entity := range []domain.Entity{domain.EntityZone, domain.EntityTeam, domain.EntityUser, domain.EntityTicket} {
@@ -129,7 +127,6 @@ func (t *syncTx) LockRows(ctx context.Context, keys []syncstore.RowKey) (map[syn
 }
 
 func (t *syncTx) RowChanges(ctx context.Context, keys []syncstore.RowKey) (map[syncstore.RowKey][]domain.Change, error) {
-	defer timeIt("RowChanges")()
 	out := map[syncstore.RowKey][]domain.Change{}
 	for entity, ids := range byEntity(keys) {
 		rows, err := t.tx.Query(ctx, "SELECT "+changeCols+" FROM changes WHERE entity = $1 AND entity_id = ANY($2)", string(entity), ids)
@@ -183,7 +180,6 @@ var syncTicketColumns = append(slices.Clone(BulkTicketColumns), "deleted_at")
 // batch for the other statements, so a batch of a thousand changes costs a handful of round
 // trips. The change_seq counter is taken last, to hold its row lock for the shortest time.
 func (t *syncTx) Write(ctx context.Context, w *syncstore.Write) (int64, error) {
-	defer timeIt("Write")()
 	tx := t.tx
 	var newTickets, changedTickets [][]any
 	var maxNum int64
@@ -642,12 +638,3 @@ func (s *Store) AuthenticateEdge(ctx context.Context, token string) (domain.Prin
 	}
 	return syncstore.EdgePrincipal(c, s.now())
 }
-
-var timings = map[string]time.Duration{}
-
-func timeIt(name string) func() {
-	start := time.Now()
-	return func() { timings[name] += time.Since(start) }
-}
-
-func Timings() map[string]time.Duration { return timings }

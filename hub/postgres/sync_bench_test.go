@@ -1,0 +1,133 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/hub/postgres"
+	"github.com/aiff/aiff/hub/storetest"
+	"github.com/aiff/aiff/sync/hlc"
+	"github.com/aiff/aiff/sync/wire"
+)
+
+// BenchmarkSyncIngest measures the hub's ingest through the real push path (decoding the
+// push frame, then PushChanges: dedupe, row locks, merge over each row's log, validation,
+// typed row writes, gap-free append) into Postgres, and in the same run a bare COPY of the
+// very change rows that push logged into a fresh changes table, and reports their ratio:
+//
+//	go test ./hub/postgres -run '^$' -bench SyncIngest -benchtime 1x
+//
+// Each of the 20 batches of 1000 changes holds 500 ticket creates (each followed by the hub's
+// numbering change) and 500 edits of tickets created by earlier batches. changes/s counts
+// pushed changes; log_rows/s counts rows appended to the log (numbering changes included).
+func BenchmarkSyncIngest(b *testing.B) {
+	const batches, per = 20, 1000
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		s := storetest.OpenPostgres(b, nil)
+		s.MaxConns = 4
+		if _, err := s.CreateZone(ctx, domain.Zone{Name: "north"}); err != nil {
+			b.Fatal(err)
+		}
+		edge := hlc.NewClock("edge-bench")
+		p := domain.Principal{Node: "edge-bench", Zones: []string{"north"}}
+		frames := make([][]byte, batches)
+		var created []domain.Change
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		for i := range batches {
+			var cs []domain.Change
+			for j := range per / 2 {
+				tk, _ := domain.NewTicket(domain.NewTicketInput{Title: fmt.Sprintf("bench %d/%d", i, j), Zone: "north",
+					Description: "a pole is down at the corner", Location: "1 Main St", Skills: []string{"electric"}}, now)
+				tk.ID = domain.NewID(now)
+				patch, _ := domain.Diff(nil, tk)
+				c := domain.Change{ID: domain.NewID(now), Origin: "edge-bench", Actor: "tech", Entity: domain.EntityTicket,
+					EntityID: tk.ID, Op: domain.OpUpsert, Zone: "north", Patch: patch, HLC: edge.Now().String(), At: now}
+				cs = append(cs, c)
+				created = append(created, c)
+			}
+			for j := range per / 2 {
+				var target domain.Change
+				if i == 0 {
+					target = cs[j] // first batch: edit the tickets it creates
+				} else {
+					target = created[(i-1)*per/2+j]
+				}
+				title, _ := json.Marshal(fmt.Sprintf("edited %d/%d", i, j))
+				cs = append(cs, domain.Change{ID: domain.NewID(now), Origin: "edge-bench", Actor: "tech", Entity: domain.EntityTicket,
+					EntityID: target.EntityID, Op: domain.OpUpsert, Zone: "north", HLC: edge.Now().String(), At: now,
+					Patch: map[string]json.RawMessage{"title": title}, Base: map[string]string{"title": target.HLC}})
+			}
+			var err error
+			if frames[i], err = wire.Marshal(&wire.PushRequest{Node: "edge-bench", Changes: cs}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		head0, _ := s.LastSeq(ctx)
+		b.StartTimer()
+		start := time.Now()
+		for _, f := range frames {
+			req, err := wire.ReadAs[*wire.PushRequest](bytes.NewReader(f), wire.Limits{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			resp, err := s.PushChanges(ctx, p, req.Changes)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, r := range resp.Results {
+				if r.Status != wire.Accepted {
+					b.Fatalf("push result %+v", r)
+				}
+			}
+		}
+		pushTime := time.Since(start)
+		b.StopTimer()
+		logged, err := s.ListChanges(ctx, head0, nil, 5000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for len(logged) > 0 {
+			more, err := s.ListChanges(ctx, logged[len(logged)-1].Seq, nil, 5000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(more) == 0 {
+				break
+			}
+			logged = append(logged, more...)
+		}
+		rows := make([][]any, len(logged))
+		for i, c := range logged {
+			rows[i] = postgres.ChangeRowForTest(c, now)
+		}
+		bare := storetest.OpenPostgres(b, nil)
+		start = time.Now()
+		err = pgx.BeginFunc(ctx, bare.Pool(), func(tx pgx.Tx) error {
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"changes"}, postgres.ChangeColumnsForTest, pgx.CopyFromRows(rows))
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		copyTime := time.Since(start)
+		pushRate := float64(batches*per) / pushTime.Seconds()
+		rowRate := float64(len(logged)) / pushTime.Seconds()
+		copyRate := float64(len(logged)) / copyTime.Seconds()
+		b.ReportMetric(pushRate, "changes/s")
+		b.ReportMetric(rowRate, "log_rows/s")
+		b.ReportMetric(copyRate, "copy_rows/s")
+		b.ReportMetric(rowRate/copyRate, "ratio")
+		b.Logf("pushed %d changes (%d log rows) in %v: %.0f changes/s, %.0f log rows/s; bare COPY of the same %d rows %v: %.0f rows/s; ratio %.2f",
+			batches*per, len(logged), pushTime.Round(time.Millisecond), pushRate, rowRate, len(logged), copyTime.Round(time.Millisecond), copyRate, rowRate/copyRate)
+		b.StartTimer()
+	}
+}
