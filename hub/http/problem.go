@@ -64,6 +64,11 @@ func ProblemType(c domain.Code) string {
 	return ProblemBase + k.Slug
 }
 
+// problemSlugger is implemented by errors that need a more specific problem type than their
+// code's, with the same status (syncstore.RevokedError: "credential-revoked", a 401 after
+// which an edge stops syncing for good).
+type problemSlugger interface{ ProblemSlug() string }
+
 // retryAfter is implemented by errors that know when the caller may retry (auth.LockedError,
 // rate limits).
 type retryAfter interface{ RetryAfter() time.Duration }
@@ -79,6 +84,10 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 	}
 	rid := RequestID(r.Context())
 	p := Problem{Type: ProblemBase + k.Slug, Title: k.Title, Status: k.Status, RequestID: rid}
+	var ps problemSlugger
+	if code != domain.CodeInternal && errors.As(err, &ps) {
+		p.Type = ProblemBase + ps.ProblemSlug()
+	}
 	if code == domain.CodeInternal {
 		p.Detail = "internal error; quote request id " + rid + " when reporting it"
 		s.Logger.LogAttrs(r.Context(), slog.LevelError, "request failed",

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
 
 	"github.com/aiff/aiff/domain"
@@ -166,15 +167,20 @@ func (h *Handler) handleEdgeList(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]any{"items": list})
 }
 
-// handleEdgeRevoke is DELETE /edges/{name} (admin); open streams of the edge end at their
-// next heartbeat.
+// handleEdgeRevoke is DELETE /edges/{name} (admin); open streams of the edge end at once on
+// this hub replica, at their next heartbeat on others.
 func (h *Handler) handleEdgeRevoke(w http.ResponseWriter, r *http.Request) error {
 	if _, err := requireRole(r, domain.RoleAdmin); err != nil {
 		return err
 	}
-	if err := h.Store.RevokeEdgeCredential(r.Context(), chi.URLParam(r, "name")); err != nil {
+	name := chi.URLParam(r, "name")
+	if err := h.Store.RevokeEdgeCredential(r.Context(), name); err != nil {
 		return err
 	}
+	// End its streams now, not at their next heartbeat; the edge's next request is refused
+	// with the problem type credential-revoked and it purges what it holds.
+	h.edgeStreams.kick(name, closeWith(domain.CodeUnauthorized, "edge credential \""+name+"\" is revoked", false, websocket.StatusPolicyViolation))
+	h.Logger.Info("edge credential revoked", logKeyNode, name)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -78,6 +78,9 @@ type Handler struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // streams and the fan-out
+	// edgeStreams are the open streams by edge, ended at once when the edge's credential
+	// changes (scope.go).
+	edgeStreams edgeStreams
 }
 
 // New returns a handler on store with defaults.
@@ -119,6 +122,9 @@ func (h *Handler) init() {
 	r.Post("/edges", h.handle(h.handleEdgeCreate))
 	r.Get("/edges", h.handle(h.handleEdgeList))
 	r.Delete("/edges/{name}", h.handle(h.handleEdgeRevoke))
+	r.Put("/edges/{name}", h.handle(h.handleEdgeUpdate))
+	r.Get("/scope", h.handle(h.handleScope))
+	r.Post("/rows", h.handle(h.handleRows))
 	r.NotFound(h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return domain.Errorf(domain.CodeNotFound, "no sync route for %s %s", r.Method, r.URL.Path)
 	}))
@@ -183,6 +189,10 @@ func (h *Handler) writeProblem(w http.ResponseWriter, r *http.Request, err error
 	}
 	rid := hubhttp.RequestID(r.Context())
 	p := hubhttp.Problem{Type: hubhttp.ProblemType(code), Title: http.StatusText(status), Status: status, RequestID: rid}
+	var rev *syncstore.RevokedError
+	if code == domain.CodeUnauthorized && errors.As(err, &rev) {
+		p.Type = hubhttp.ProblemBase + rev.ProblemSlug()
+	}
 	if code == domain.CodeInternal {
 		p.Detail = "internal error; quote request id " + rid + " when reporting it"
 		h.Logger.Error("sync request failed", "request_id", rid, "method", r.Method, "path", r.URL.Path, logKeyError, err)
@@ -419,7 +429,7 @@ func (h *Handler) handlePull(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page, err := h.Store.ListChanges(r.Context(), cursor, sc.zones, limit+1)
+	page, err := h.listChanges(r.Context(), cursor, sc, limit+1)
 	if err != nil {
 		return err
 	}

@@ -329,8 +329,12 @@ func TestAuth(t *testing.T) {
 	}
 	for name, tok := range map[string]string{"none": "", "forged": forged, "expired": expired, "revoked": revoked, "garbage": "aiffe_nope"} {
 		resp, b := hb.do("POST", "/api/sync/push", tok, body)
-		wantProblem(t, resp, b, 401, "unauthorized", "")
-		_ = name
+		// A revoked or expired credential has its own type: the edge stops for good and purges.
+		typ := "unauthorized"
+		if name == "expired" || name == "revoked" {
+			typ = syncstore.ProblemSlugRevoked
+		}
+		wantProblem(t, resp, b, 401, typ, "")
 	}
 	viewer := hb.userToken(domain.RoleViewer, nil)
 	resp, b := hb.do("POST", "/api/sync/push", viewer, body)
@@ -376,7 +380,7 @@ func TestEdgeAdminAndConflictsAPI(t *testing.T) {
 		t.Errorf("revoke: %d", resp.StatusCode)
 	}
 	resp, b = hb.do("POST", "/api/sync/push", created.Token, pushBody(t, hb.ticket("south", "s2")))
-	wantProblem(t, resp, b, 401, "unauthorized", "")
+	wantProblem(t, resp, b, 401, syncstore.ProblemSlugRevoked, "")
 
 	// A concurrent edit: the hub's later title wins, the edge's is a conflict to review.
 	c := hb.ticket("north", "orig")

@@ -51,7 +51,11 @@ func (h *Handler) handleStream(w http.ResponseWriter, r *http.Request) error {
 	defer h.wg.Done()
 	wsConnections.Inc()
 	defer wsConnections.Dec()
-	st := &stream{h: h, conn: conn, p: p, sc: sc, pos: cursor, token: bearer(r)}
+	st := &stream{h: h, conn: conn, p: p, sc: sc, pos: cursor, token: bearer(r), kicked: make(chan *closeErr, 1)}
+	if isEdge(p) {
+		h.edgeStreams.add(st)
+		defer h.edgeStreams.remove(st)
+	}
 	st.run(r.Context())
 	return nil
 }
@@ -86,6 +90,8 @@ type stream struct {
 	pos   int64 // every change in scope up to pos has been sent
 	token string
 	last  time.Time // when a frame was last sent
+	// kicked receives why the stream must end now (the edge's credential changed).
+	kicked chan *closeErr
 }
 
 // closeErr is why a stream ends: the error frame to send and the close status.
@@ -156,7 +162,7 @@ func (st *stream) serve(ctx context.Context, sub *subscriber, readDone <-chan st
 		if err != nil {
 			return err
 		}
-		page, err := h.Store.ListChanges(ctx, st.pos, st.sc.zones, catchUpPage)
+		page, err := h.listChanges(ctx, st.pos, st.sc, catchUpPage)
 		if err != nil {
 			return err
 		}
@@ -181,17 +187,17 @@ func (st *stream) serve(ctx context.Context, sub *subscriber, readDone <-chan st
 			return ctx.Err()
 		case <-readDone:
 			return *readErr
+		case ce := <-st.kicked:
+			return ce
 		case <-sub.dropped:
 			return closeWith(domain.CodeUnavailable, "subscriber too slow; resume from your cursor", true, websocket.StatusTryAgainLater)
 		case d := <-sub.ch:
 			if d.upTo <= st.pos {
 				continue
 			}
-			var fresh []domain.Change
-			for _, c := range d.changes {
-				if c.Seq > st.pos && st.sc.zoneOK(c.Zone) {
-					fresh = append(fresh, c)
-				}
+			fresh, err := h.liveChanges(ctx, st.sc, st.pos, d.changes)
+			if err != nil {
+				return err
 			}
 			if err := st.sendChanges(ctx, fresh); err != nil {
 				return err
@@ -216,13 +222,14 @@ func (st *stream) recheck(ctx context.Context) error {
 	if !isEdge(st.p) {
 		return nil
 	}
-	if _, err := st.h.Store.AuthenticateEdge(ctx, st.token); err != nil {
+	p, err := st.h.Store.AuthenticateEdge(ctx, st.token)
+	if err != nil {
 		if code := domain.ErrorCode(err); code == domain.CodeUnauthorized || code == domain.CodeForbidden {
 			return closeWith(code, domain.ErrorMessage(err), false, websocket.StatusPolicyViolation)
 		}
 		return err
 	}
-	return nil
+	return st.recheckScope(p)
 }
 
 // sendChanges sends the in-scope changes of page (filtered for field users) and advances pos.

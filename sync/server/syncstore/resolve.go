@@ -47,10 +47,10 @@ func Resolve(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, actor 
 // CodeUnauthorized if it is revoked or expired.
 func EdgePrincipal(c EdgeCredential, now time.Time) (domain.Principal, error) {
 	if c.RevokedAt != nil {
-		return domain.Principal{}, domain.Errorf(domain.CodeUnauthorized, "edge credential %q is revoked", c.Name)
+		return domain.Principal{}, revoked(&RevokedError{Name: c.Name, At: *c.RevokedAt})
 	}
 	if c.ExpiresAt != nil && !now.Before(*c.ExpiresAt) {
-		return domain.Principal{}, domain.Errorf(domain.CodeUnauthorized, "edge credential %q has expired", c.Name)
+		return domain.Principal{}, revoked(&RevokedError{Name: c.Name, Expired: true, At: *c.ExpiresAt})
 	}
 	return domain.Principal{Node: c.Name, Zones: c.Zones}, nil
 }
