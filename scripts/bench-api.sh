@@ -52,7 +52,7 @@ else
   medianDue="SELECT to_char(percentile_disc(0.5) WITHIN GROUP (ORDER BY due_date) AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM tickets"
 fi
 if [ "$store" = postgres ] && [ "${REUSE:-}" != "1" ]; then
-  psql -X -q "$pgurl/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  psql -X -q "$pgurl/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
   echo "== seed $tickets tickets   [load before: $(cut -d' ' -f1-3 /proc/loadavg)]"
   /tmp/aiff-bench seed --db "$pgurl/$db" --tickets "$tickets" --days 365 --zones 12 --teams 60 2>&1 | tr '\r' '\n' \
     | grep -E "^seeded|error" | tee /tmp/aiff-bench-seed.txt || true
