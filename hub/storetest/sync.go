@@ -49,6 +49,7 @@ func RunSync(t *testing.T, open SyncFactory) {
 		{"Snapshot", testSnapshot},
 		{"Conflicts", testConflicts},
 		{"EdgeCredentials", testEdgeCredentials},
+		{"Compact", testCompact},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

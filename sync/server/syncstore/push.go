@@ -162,6 +162,10 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 	if err != nil {
 		return wire.PushResponse{}, err
 	}
+	horizon, err := compactionState(ctx, tx, ids, known) // dropped ids are duplicates too
+	if err != nil {
+		return wire.PushResponse{}, err
+	}
 	if ps.rows, err = tx.LockRows(ctx, keys); err != nil {
 		return wire.PushResponse{}, err
 	}
@@ -203,6 +207,10 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 		inBatch[c.ID] = true
 		if err := ps.checkScope(ctx, i, c); err != nil {
 			return wire.PushResponse{}, err
+		}
+		if err := belowHorizon(ps.states[RowKey{c.Entity, c.EntityID}], c, horizon, hubMade); err != nil {
+			results[i].Status, results[i].Code, results[i].Error = wire.Rejected, domain.ErrorCode(err), rejectText(err)
+			continue
 		}
 		status, idx, err := ps.apply(ctx, c, hubMade)
 		if err != nil {

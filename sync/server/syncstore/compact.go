@@ -1,0 +1,223 @@
+package syncstore
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/sync/hlc"
+	"github.com/aiff/aiff/sync/merge"
+)
+
+// Log compaction on the hub (sync/PROTOCOL.md §9). A store compacts in three steps, each
+// durable before the next:
+//
+//  1. it stores the enforced horizon (only ever forward), so that from then on Push refuses
+//     changes below it to rows with history (HorizonTx);
+//  2. it compacts every row that has changes newly below the horizon, a few rows per write
+//     transaction (CompactRows): merge.Compact over all of the row's logged changes, the
+//     dropped changes deleted and their ids and seqs kept in an id index (so a retried push of
+//     one is still a duplicate), the trimmed ones rewritten in place; no seq is ever renumbered,
+//     so dropped seqs are holes that pulls and streams skip like out-of-scope changes;
+//  3. it records the horizon as the compacted one, so the next run looks only at changes
+//     between the two.
+//
+// A snapshot (SnapshotSource) reads the enforced horizon with its cursor in one read
+// transaction and compacts the rows it sends with it.
+
+// CompactStats reports one compaction run.
+type CompactStats struct {
+	// Horizon is the enforced horizon the run compacted with (an HLC text, "" for none).
+	Horizon string `json:"horizon"`
+	// Rows counts the rows examined, Compacted those that lost changes or fields.
+	Rows      int `json:"rows"`
+	Compacted int `json:"compacted"`
+	// Dropped counts changes deleted from the log, Trimmed changes that lost patch entries.
+	Dropped int `json:"dropped"`
+	Trimmed int `json:"trimmed"`
+	// Millis is how long the run took.
+	Millis int64 `json:"millis"`
+}
+
+// Add adds o's counts to s (a store sums its batches with it).
+func (s *CompactStats) Add(o CompactStats) {
+	s.Rows += o.Rows
+	s.Compacted += o.Compacted
+	s.Dropped += o.Dropped
+	s.Trimmed += o.Trimmed
+}
+
+// Compactor is a hub store whose log can be compacted.
+type Compactor interface {
+	// Compact moves the enforced horizon to merge.HorizonAt(horizon) if that is later than
+	// the stored one (it never moves back) and folds every row's history below the enforced
+	// horizon (merge.Compact). Every replica's state, at any cursor, ends the same after
+	// pulling to the head as without compaction. Safe to run concurrently with pushes and
+	// reads; runs are serialized by the caller. Interrupted runs are resumed by the next.
+	Compact(ctx context.Context, horizon time.Time) (CompactStats, error)
+}
+
+// SnapshotLog is what a snapshot stream is made of, read in one read transaction.
+type SnapshotLog struct {
+	// Cursor is the log head the changes are consistent with.
+	Cursor int64
+	// Horizon is the enforced horizon at Cursor ("" for none).
+	Horizon string
+	// Zones are the scope's zone names, sorted: the requested ones, or every zone.
+	Zones []string
+	// Changes are every logged change with seq <= Cursor of every row in scope (tickets and
+	// teams whose zone is in Zones, users of teams in Zones, those zones), in (entity,
+	// entity_id, seq) order.
+	Changes []domain.Change
+}
+
+// SnapshotSource is a hub store that can serve snapshot streams.
+type SnapshotSource interface {
+	// SnapshotLog reads the log of the rows in zones (nil: every row of the log) with the
+	// cursor and enforced horizon, in one read transaction.
+	SnapshotLog(ctx context.Context, zones []string) (SnapshotLog, error)
+}
+
+// HorizonTx is what Push needs of a store's write transaction to honour compaction. A store
+// that compacts must implement it on the Tx it passes to Push.
+type HorizonTx interface {
+	// Horizon returns the enforced horizon ("" for none), read so that it cannot move until
+	// the transaction ends (a compactor moving it waits for the push).
+	Horizon(ctx context.Context) (string, error)
+	// DroppedChanges returns the seq each of ids had when compaction dropped it from the log.
+	DroppedChanges(ctx context.Context, ids []string) (map[string]int64, error)
+}
+
+// CompactTx is what CompactRows needs of a store's write transaction.
+type CompactTx interface {
+	// RowChanges returns every logged change of each row, any order.
+	RowChanges(ctx context.Context, keys []RowKey) (map[RowKey][]domain.Change, error)
+	// DropChanges deletes changes from the log and records their ids and seqs in the id
+	// index, at now.
+	DropChanges(ctx context.Context, dropped []domain.Change, now time.Time) error
+	// RewriteChanges replaces the patch and base of each change (by id) with the given ones.
+	RewriteChanges(ctx context.Context, trimmed []domain.Change) error
+}
+
+// CompactRows compacts the rows of keys at horizon inside tx: every change of each row is
+// read, merge.Compact decides, dropped changes are deleted (and indexed), trimmed ones
+// rewritten. Returns the counts for these rows.
+func CompactRows(ctx context.Context, tx CompactTx, keys []RowKey, horizon merge.Version, now time.Time) (CompactStats, error) {
+	var st CompactStats
+	logged, err := tx.RowChanges(ctx, keys)
+	if err != nil {
+		return st, err
+	}
+	var dropped, trimmed []domain.Change
+	for _, k := range keys {
+		cs := logged[k]
+		if len(cs) == 0 {
+			continue
+		}
+		st.Rows++
+		slices.SortFunc(cs, func(a, b domain.Change) int { return cmp.Compare(a.Seq, b.Seq) })
+		res, err := merge.Compact(cs, horizon)
+		if err != nil {
+			return st, fmt.Errorf("compact %s %s: %w", k.Entity, k.ID, err)
+		}
+		if len(res.Dropped) == 0 && len(res.Trimmed) == 0 {
+			continue
+		}
+		st.Compacted++
+		dropped = append(dropped, res.Dropped...)
+		for _, c := range res.Changes {
+			if slices.Contains(res.Trimmed, c.ID) {
+				trimmed = append(trimmed, c)
+			}
+		}
+	}
+	if len(dropped) > 0 {
+		if err := tx.DropChanges(ctx, dropped, now); err != nil {
+			return st, err
+		}
+	}
+	if len(trimmed) > 0 {
+		if err := tx.RewriteChanges(ctx, trimmed); err != nil {
+			return st, err
+		}
+	}
+	st.Dropped, st.Trimmed = len(dropped), len(trimmed)
+	return st, nil
+}
+
+// HorizonWall returns the time below which a horizon folds changes (its clock's wall), the
+// zero time for the zero horizon. Stores use it to find changes without a clock, whose place
+// is their "at".
+func HorizonWall(h string) time.Time {
+	if h == "" {
+		return time.Time{}
+	}
+	ts, err := hlc.Parse(h)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ts.Wall).UTC()
+}
+
+// EncodeJSON is compact JSON without HTML escaping, so patch values written back by a
+// compactor keep the bytes they were logged with.
+func EncodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// compactionState adds to known the seqs of ids that compaction dropped from the log and
+// returns the enforced horizon, when tx supports compaction (HorizonTx).
+func compactionState(ctx context.Context, tx Tx, ids []string, known map[string]int64) (merge.Version, error) {
+	ht, ok := tx.(HorizonTx)
+	if !ok {
+		return merge.Version{}, nil
+	}
+	var missing []string
+	for _, id := range ids {
+		if _, ok := known[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		dropped, err := ht.DroppedChanges(ctx, missing)
+		if err != nil {
+			return merge.Version{}, err
+		}
+		for id, seq := range dropped {
+			known[id] = seq
+		}
+	}
+	h, err := ht.Horizon(ctx)
+	if err != nil {
+		return merge.Version{}, err
+	}
+	v, err := merge.ParseHorizon(h)
+	if err != nil {
+		return merge.Version{}, fmt.Errorf("stored horizon: %w", err)
+	}
+	return v, nil
+}
+
+// belowHorizon refuses a pushed change older than the enforced horizon to a row that already
+// has changes (PROTOCOL.md §9.1): merging it could expose values compaction dropped. A new
+// row may still be created by an old change. Hub-made changes carry fresh clocks.
+func belowHorizon(row merge.Row, c domain.Change, horizon merge.Version, hubMade bool) error {
+	if hubMade || horizon.HLC == "" || len(row.Changes) == 0 {
+		return nil
+	}
+	if below, err := merge.BelowHorizon(c, horizon); err != nil || !below {
+		return nil // an invalid clock is rejected by apply
+	}
+	return domain.Errorf(domain.CodeConflict, "change is older than the compacted history (horizon %s)", horizon.HLC)
+}
