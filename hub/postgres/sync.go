@@ -293,7 +293,7 @@ func changeRow(c domain.Change, received time.Time) ([]any, error) {
 	patch := []byte("{}")
 	if c.Op == domain.OpUpsert {
 		var err error
-		if patch, err = json.Marshal(c.Patch); err != nil {
+		if patch, err = appendPatchJSON(nil, c.Patch); err != nil {
 			return nil, fmt.Errorf("encode patch: %w", err)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aiff/aiff/domain"
@@ -48,7 +47,8 @@ func (ps *pusher) materialize(ctx context.Context, k RowKey, cur any, exists boo
 			t := cur.(domain.Ticket)
 			old = &t
 		}
-		if err := checkCanonical(old, c.Patch, NormalizeTicket); err != nil {
+		patched, err := checkCanonical(old, c.Patch, NormalizeTicket)
+		if err != nil {
 			return nil, err
 		}
 		if v, ok := c.Patch["ticket_number"]; ok && c.Origin != domain.HubOrigin {
@@ -58,7 +58,7 @@ func (ps *pusher) materialize(ctx context.Context, k RowKey, cur any, exists boo
 				return nil, domain.FieldErrorf("patch.ticket_number", "ticket_number is given by the hub")
 			}
 		}
-		t, err := overlay(old, visible)
+		t, err := overlayOrPatched(old, visible, c.Patch, patched)
 		if err != nil {
 			return nil, err
 		}
@@ -102,10 +102,11 @@ func (ps *pusher) materialize(ctx context.Context, k RowKey, cur any, exists boo
 			t := cur.(domain.Team)
 			old = &t
 		}
-		if err := checkCanonical(old, c.Patch, NormalizeTeam); err != nil {
+		patched, err := checkCanonical(old, c.Patch, NormalizeTeam)
+		if err != nil {
 			return nil, err
 		}
-		t, err := overlay(old, visible)
+		t, err := overlayOrPatched(old, visible, c.Patch, patched)
 		if err != nil {
 			return nil, err
 		}
@@ -136,10 +137,11 @@ func (ps *pusher) materialize(ctx context.Context, k RowKey, cur any, exists boo
 			z := cur.(domain.Zone)
 			old = &z
 		}
-		if err := checkCanonical(old, c.Patch, NormalizeZone); err != nil {
+		patched, err := checkCanonical(old, c.Patch, NormalizeZone)
+		if err != nil {
 			return nil, err
 		}
-		z, err := overlay(old, visible)
+		z, err := overlayOrPatched(old, visible, c.Patch, patched)
 		if err != nil {
 			return nil, err
 		}
@@ -168,7 +170,8 @@ func (ps *pusher) materialize(ctx context.Context, k RowKey, cur any, exists boo
 			return nil, domain.Errorf(domain.CodeInvalid, "users cannot be deleted through sync")
 		}
 		old := cur.(domain.User)
-		if err := checkCanonical(&old, c.Patch, NormalizeUser); err != nil {
+		patched, err := checkCanonical(&old, c.Patch, NormalizeUser)
+		if err != nil {
 			return nil, err
 		}
 		if _, ok := c.Patch["username"]; ok {
@@ -178,7 +181,7 @@ func (ps *pusher) materialize(ctx context.Context, k RowKey, cur any, exists boo
 				return nil, domain.FieldErrorf("username", "usernames cannot be changed through sync")
 			}
 		}
-		u, err := overlay(&old, visible)
+		u, err := overlayOrPatched(&old, visible, c.Patch, patched)
 		if err != nil {
 			return nil, err
 		}
@@ -199,6 +202,25 @@ func (ps *pusher) materialize(ctx context.Context, k RowKey, cur any, exists boo
 	return nil, domain.FieldErrorf("entity", "unknown entity %q", k.Entity)
 }
 
+// overlayOrPatched is overlay(cur, visible), reusing patched (checkCanonical's decode of
+// patch over a zero row) when that is the same thing: a new row whose visible fields are
+// exactly its patch, as for a create.
+func overlayOrPatched[T any](cur *T, visible, patch map[string]json.RawMessage, patched T) (T, error) {
+	if cur == nil && len(patch) > 0 && len(visible) == len(patch) {
+		same := true
+		for k, v := range visible {
+			if pv, ok := patch[k]; !ok || !bytes.Equal(pv, v) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return patched, nil
+		}
+	}
+	return overlay(cur, visible)
+}
+
 func (ps *pusher) requireZone(ctx context.Context, name string) error {
 	ok, err := ps.zoneExists(ctx, name)
 	if err != nil {
@@ -210,12 +232,82 @@ func (ps *pusher) requireZone(ctx context.Context, name string) error {
 	return nil
 }
 
-// overlay returns cur (zero if nil) with fields laid over its JSON form. A value of the wrong
-// JSON type is CodeInvalid naming the field.
+// overlay returns cur (zero if nil) with fields laid over its JSON form: as if cur were
+// encoded, fields were laid over that object and the result decoded into a zero T (a field in
+// neither stays zero). A value of the wrong JSON type is CodeInvalid naming the field.
+//
+// It decodes only what it must: a field whose bytes equal cur's encoding of it keeps cur's
+// value (decoding those bytes would give it back), so an edit to a stored row decodes just the
+// fields that moved rather than the whole row twice over.
 func overlay[T any](cur *T, fields map[string]json.RawMessage) (T, error) {
 	var out T
+	rf := fieldsOf(reflect.TypeFor[T]())
+	if !rf.flat || reflect.TypeFor[T]().Kind() != reflect.Struct {
+		return overlaySlow(cur, fields)
+	}
+	var curEnc map[string][]byte
+	if cur != nil {
+		b, err := json.Marshal(cur)
+		if err != nil {
+			return out, err
+		}
+		curEnc = make(map[string][]byte, len(rf.names))
+		if !objectFields(b, func(k string, v []byte) { curEnc[k] = v }) {
+			return overlaySlow(cur, fields)
+		}
+		out = *cur
+	}
+	ov := reflect.ValueOf(&out).Elem()
+	if cur != nil {
+		// Fields that neither cur's encoding nor fields hold ("-" ones, empty omitempty
+		// ones) are zero, as a decode into a zero T leaves them.
+		for i := 0; i < ov.NumField(); i++ {
+			f := ov.Type().Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" {
+				name = f.Name
+			}
+			_, inEnc := curEnc[name]
+			_, inFields := fields[name]
+			if (name == "-" || !inEnc) && !inFields && f.IsExported() {
+				ov.Field(i).SetZero()
+			}
+		}
+	}
+	names := make([]string, 0, len(fields))
+	for k, v := range fields {
+		if cur != nil {
+			if e, ok := curEnc[k]; ok && bytes.Equal(e, v) {
+				continue
+			}
+		}
+		i, ok := rf.index[k]
+		if !ok || !plainKey(k) {
+			// A name that is no field still matches one case-insensitively in a decode;
+			// leave such rare patches to the definition.
+			return overlaySlow(cur, fields)
+		}
+		// Unmarshal fills pointers and slices in place: start from zero so cur's values
+		// are never written through.
+		ov.Field(i).SetZero()
+		names = append(names, k)
+	}
+	if len(names) == 0 {
+		return out, nil
+	}
+	slices.Sort(names)
+	b := appendObject(make([]byte, 0, 256), names, fields)
+	if err := json.Unmarshal(b, &out); err != nil {
+		return out, overlayError(err)
+	}
+	return out, nil
+}
+
+// overlaySlow is overlay's definition, for row types overlay's shortcut does not cover.
+func overlaySlow[T any](cur *T, fields map[string]json.RawMessage) (T, error) {
+	var out T
 	m := map[string]json.RawMessage{}
-	if cur != nil && !coversAll(out, fields) {
+	if cur != nil {
 		b, err := json.Marshal(cur)
 		if err != nil {
 			return out, err
@@ -232,45 +324,64 @@ func overlay[T any](cur *T, fields map[string]json.RawMessage) (T, error) {
 		return out, domain.Errorf(domain.CodeInvalid, "patch is not valid json")
 	}
 	if err := json.Unmarshal(b, &out); err != nil {
-		var te *json.UnmarshalTypeError
-		var pe *time.ParseError
-		switch {
-		case errors.As(err, &te) && te.Field != "":
-			return out, domain.FieldErrorf("patch."+te.Field, "%s has the wrong json type", te.Field)
-		case errors.As(err, &pe):
-			return out, domain.FieldErrorf("patch", "a time value is not RFC 3339")
-		}
-		return out, domain.FieldErrorf("patch", "a patch value has the wrong type")
+		return out, overlayError(err)
 	}
 	return out, nil
+}
+
+func overlayError(err error) error {
+	var te *json.UnmarshalTypeError
+	var pe *time.ParseError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te) && te.Field != "":
+		return domain.FieldErrorf("patch."+te.Field, "%s has the wrong json type", te.Field)
+	case errors.As(err, &pe):
+		return domain.FieldErrorf("patch", "a time value is not RFC 3339")
+	case errors.As(err, &se):
+		return domain.Errorf(domain.CodeInvalid, "patch is not valid json")
+	}
+	return domain.FieldErrorf("patch", "a patch value has the wrong type")
 }
 
 // checkCanonical requires every value in patch to be exactly (after merge.Canonical) what the
 // hub stores for it: the patch laid over cur, normalized and encoded again. Digests compare
 // bytes, so a value the hub would store differently (a time with a zone offset or beyond
-// microseconds, unsorted skills) would make replicas disagree.
-func checkCanonical[T any](cur *T, patch map[string]json.RawMessage, norm func(T) T) error {
+// microseconds, unsorted skills) would make replicas disagree. It returns the patch laid
+// over a zero row (before normalizing), which is what overlay(nil, patch) gives.
+func checkCanonical[T any](cur *T, patch map[string]json.RawMessage, norm func(T) T) (T, error) {
+	var zero T
 	if len(patch) == 0 {
-		return nil
+		return zero, nil
 	}
 	// Each field's canonical form depends on that field alone, so the patch is laid over a
 	// zero row: cheaper than encoding the current row again.
 	v, err := overlay[T](nil, patch)
 	if err != nil {
-		return err
+		return zero, err
 	}
 	b, err := json.Marshal(norm(v))
 	if err != nil {
-		return err
+		return zero, err
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
+	m := make(map[string][]byte, len(patch))
+	if !objectFields(b, func(k string, val []byte) {
+		if _, ok := patch[k]; ok {
+			m[k] = val
+		}
+	}) {
+		var full map[string]json.RawMessage
+		if err := json.Unmarshal(b, &full); err != nil {
+			return zero, err
+		}
+		for k, val := range full {
+			m[k] = val
+		}
 	}
 	for f, pv := range patch {
 		want, ok := m[f]
 		if !ok {
-			want = json.RawMessage("null")
+			want = []byte("null")
 		}
 		if bytes.Equal(pv, want) {
 			continue
@@ -278,42 +389,10 @@ func checkCanonical[T any](cur *T, patch map[string]json.RawMessage, norm func(T
 		a, err1 := merge.Canonical(pv)
 		w, err2 := merge.Canonical(want)
 		if err1 != nil || err2 != nil || !bytes.Equal(a, w) {
-			return domain.FieldErrorf("patch."+f, "%s is not in canonical form: want %s", f, truncate(string(w), 80))
+			return zero, domain.FieldErrorf("patch."+f, "%s is not in canonical form: want %s", f, truncate(string(w), 80))
 		}
 	}
-	return nil
-}
-
-// jsonNames caches the JSON field names of each row type.
-var jsonNames sync.Map // reflect.Type -> []string
-
-// coversAll reports whether fields has a value for every JSON field of v's type, so laying it
-// over a zero value loses nothing of the current row.
-func coversAll(v any, fields map[string]json.RawMessage) bool {
-	t := reflect.TypeOf(v)
-	names, ok := jsonNames.Load(t)
-	if !ok {
-		var list []string
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-			// deleted_at (omitempty) and active_tickets are set by materialize itself.
-			if !f.IsExported() || name == "-" || strings.Contains(opts, "omitempty") || name == "active_tickets" {
-				continue
-			}
-			if name == "" {
-				name = f.Name
-			}
-			list = append(list, name)
-		}
-		names, _ = jsonNames.LoadOrStore(t, list)
-	}
-	for _, n := range names.([]string) {
-		if _, ok := fields[n]; !ok {
-			return false
-		}
-	}
-	return true
+	return v, nil
 }
 
 func truncate(s string, n int) string {

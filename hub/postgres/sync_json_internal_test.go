@@ -1,0 +1,62 @@
+package postgres
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+// jsonSamples are patch values and keys chosen to hit every branch of the shortcut: escapes
+// json.Marshal adds, whitespace it removes, nesting, and plain values it keeps.
+var jsonSamples = []string{`"plain"`, `"a pole is down"`, `"<b>&"`, `"\u003c"`, `"a\"b"`, `"a\\b"`, `"tab\there"`,
+	"\"line\u2028sep\"", `"é漢"`, `1`, `-2.5e3`, `true`, `false`, `null`, `[]`, `{}`, `["electric","water"]`,
+	`[ 1, 2 ]`, `{"b":1,"a":[2,{"c":"}"}]}`, `{ "a" : 1 }`, `"]"`, `"{"`, `"x,y"`, `"2026-01-02T03:04:05.123456Z"`}
+
+var keySamples = []string{"title", "skills", "a<b", "with space", "ünï", "q\"k", "status", "due_date"}
+
+func randomPatch(r *rand.Rand) map[string]json.RawMessage {
+	p := map[string]json.RawMessage{}
+	for range r.IntN(6) {
+		p[keySamples[r.IntN(len(keySamples))]] = json.RawMessage(jsonSamples[r.IntN(len(jsonSamples))])
+	}
+	return p
+}
+
+// TestAppendPatchJSONMatchesMarshal holds the shortcut to json.Marshal's bytes, which the log
+// stored before it: a patch must be logged the same whichever path encodes it.
+func TestAppendPatchJSONMatchesMarshal(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	fast := 0
+	for range 5000 {
+		p := randomPatch(r)
+		want, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendPatchJSON(nil, p)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("patch %v: got %s (%v), json.Marshal gives %s", p, got, err, want)
+		}
+		m, ok := splitPatchJSON(got)
+		var dec map[string]json.RawMessage
+		if err := json.Unmarshal(got, &dec); err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			fast++
+			if !reflect.DeepEqual(m, dec) {
+				t.Fatalf("split %s: got %v, json.Unmarshal gives %v", got, m, dec)
+			}
+		}
+	}
+	if fast < 1000 {
+		t.Fatalf("only %d of 5000 patches took the split shortcut", fast)
+	}
+	for _, s := range []string{`{"a": 1}`, `{"a":1,"a":2}`, `{"a\u0062":1}`, `{"a":1`, `[1]`, `{"a":1}x`, `{"a":[1,2}`} {
+		if _, ok := splitPatchJSON([]byte(s)); ok {
+			t.Errorf("%s takes the split shortcut", s)
+		}
+	}
+}
