@@ -23,7 +23,11 @@ type tx struct {
 	rows  map[rowKey]merge.Row
 	dirty map[rowKey]bool
 	order []rowKey
-	stamp bool // a clock reading was taken or updated: persist the clock at commit
+	stamp bool                 // a clock reading was taken or updated: persist the clock at commit
+	stmts map[string]*sql.Stmt // the store's prepared statements, bound to this transaction
+	// noDead caches whether dead_letters is empty: 0 not known yet, 1 empty, 2 not empty
+	// (dead sets 2).
+	noDead int
 }
 
 type rowKey struct {
@@ -36,6 +40,11 @@ func (s *Store) write(ctx context.Context, fn func(tx *tx) error) error {
 	if s.writer == nil {
 		return domain.Errorf(domain.CodeUnavailable, "edge store is closed")
 	}
+	// The writer connection serializes transactions already; the mutex also covers the row
+	// cache update after commit, so the next transaction never reads a row older than the
+	// file's.
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -60,7 +69,121 @@ func (s *Store) write(ctx context.Context, fn func(tx *tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	for _, k := range t.order {
+		if t.dirty[k] {
+			s.cache.put(k, t.rows[k])
+		}
+	}
 	return nil
+}
+
+// rowCache keeps the decoded merge state of recently written or read rows for the write
+// path, so a sync batch or a run of local edits does not decode a row's whole history from
+// JSON on every touch. It holds committed state only: write adds a transaction's rows after
+// its commit, under Store.wmu, which every access holds. Rows are shared, never modified
+// (merge.Apply returns new rows).
+type rowCache struct {
+	max  int
+	rows map[rowKey]merge.Row
+}
+
+func (c *rowCache) get(k rowKey) (merge.Row, bool) {
+	r, ok := c.rows[k]
+	return r, ok
+}
+
+func (c *rowCache) put(k rowKey, r merge.Row) {
+	if c.max <= 0 {
+		return
+	}
+	if len(r.Changes) == 0 { // deleted from the table
+		delete(c.rows, k)
+		return
+	}
+	if c.rows == nil {
+		c.rows = make(map[rowKey]merge.Row)
+	}
+	if _, ok := c.rows[k]; !ok && len(c.rows) >= c.max {
+		// Evict an eighth, arbitrary entries (map order): cheap, and a hot row comes back
+		// on its next touch.
+		n := c.max / 8
+		for ek := range c.rows {
+			if n <= 0 {
+				break
+			}
+			delete(c.rows, ek)
+			n--
+		}
+	}
+	c.rows[k] = r
+}
+
+func (c *rowCache) clear() { c.rows = nil }
+
+// Hot statements of the write path, prepared once per store (Open) rather than parsed again
+// for every row.
+const (
+	qLoadRow = "SELECT state FROM rows WHERE entity = ? AND id = ?"
+	qSaveRow = `INSERT INTO rows (entity, id, zone, deleted, doc, state, status, priority_rank,
+			assigned_team, due_date, created_at, updated_at, number, name)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (entity, id) DO UPDATE SET zone = excluded.zone, deleted = excluded.deleted,
+			doc = excluded.doc, state = excluded.state, status = excluded.status,
+			priority_rank = excluded.priority_rank, assigned_team = excluded.assigned_team,
+			due_date = excluded.due_date, created_at = excluded.created_at,
+			updated_at = excluded.updated_at, number = excluded.number, name = excluded.name`
+	qAppendOutbox = `INSERT INTO outbox (change_id, entity, entity_id, change, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, 'pending', ?, ?)`
+	qAck = `UPDATE outbox SET status = 'acked', hub_seq = ?, last_error = '', attempts = attempts + 1, updated_at = ?
+		WHERE change_id = ? AND status = 'pending'`
+)
+
+var hotQueries = []string{qLoadRow, qSaveRow, qAppendOutbox, qAck}
+
+// prepare prepares the hot statements on the writer pool. It must run while no transaction
+// holds the pool's one connection.
+func (s *Store) prepare(ctx context.Context) error {
+	s.prepared = make(map[string]*sql.Stmt, len(hotQueries))
+	for _, q := range hotQueries {
+		st, err := s.writer.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare statement: %w", err)
+		}
+		s.prepared[q] = st
+	}
+	return nil
+}
+
+// stmt returns query's statement bound to t: a store-prepared one reused on the writer's
+// connection (database/sql prepares it again by itself if that connection was replaced), or
+// one prepared for this transaction.
+func (t *tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[query]; ok {
+		return st, nil
+	}
+	var txst *sql.Stmt
+	if st, ok := t.s.prepared[query]; ok {
+		txst = t.StmtContext(ctx, st)
+	} else {
+		var err error
+		if txst, err = t.PrepareContext(ctx, query); err != nil {
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[query] = txst
+	return txst, nil
+}
+
+// execPrepared runs query through its prepared statement.
+func (t *tx) execPrepared(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 // row returns the merge row of entity/id (zero Row if it is not stored).
@@ -69,8 +192,16 @@ func (t *tx) row(ctx context.Context, entity domain.Entity, id string) (merge.Ro
 	if r, ok := t.rows[k]; ok {
 		return r, nil
 	}
+	if r, ok := t.s.cache.get(k); ok {
+		t.rows[k] = r
+		t.order = append(t.order, k)
+		return r, nil
+	}
 	var state string
-	err := t.QueryRowContext(ctx, "SELECT state FROM rows WHERE entity = ? AND id = ?", string(entity), id).Scan(&state)
+	st, err := t.stmt(ctx, qLoadRow)
+	if err == nil {
+		err = st.QueryRowContext(ctx, string(entity), id).Scan(&state)
+	}
 	var r merge.Row
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -80,6 +211,7 @@ func (t *tx) row(ctx context.Context, entity domain.Entity, id string) (merge.Ro
 		if err := json.Unmarshal([]byte(state), &r); err != nil {
 			return r, fmt.Errorf("decode %s %s: %w", entity, id, err)
 		}
+		t.s.cache.put(k, r) // committed state, whatever this transaction does
 	}
 	t.rows[k] = r
 	t.order = append(t.order, k)
@@ -106,21 +238,13 @@ func (t *tx) saveRow(ctx context.Context, r merge.Row) error {
 		}
 		return nil
 	}
-	state, err := json.Marshal(r)
+	state, err := encodeRow(r)
 	if err != nil {
 		return fmt.Errorf("encode %s %s: %w", r.Entity, r.ID, err)
 	}
 	doc := visibleDoc(r)
 	c := columnsOf(r, doc)
-	_, err = t.ExecContext(ctx, `INSERT INTO rows (entity, id, zone, deleted, doc, state, status, priority_rank,
-			assigned_team, due_date, created_at, updated_at, number, name)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (entity, id) DO UPDATE SET zone = excluded.zone, deleted = excluded.deleted,
-			doc = excluded.doc, state = excluded.state, status = excluded.status,
-			priority_rank = excluded.priority_rank, assigned_team = excluded.assigned_team,
-			due_date = excluded.due_date, created_at = excluded.created_at,
-			updated_at = excluded.updated_at, number = excluded.number, name = excluded.name`,
-		string(r.Entity), r.ID, c.zone, boolInt(r.Deleted != nil), string(doc), string(state), c.status, c.priorityRank,
+	_, err = t.execPrepared(ctx, qSaveRow, string(r.Entity), r.ID, c.zone, boolInt(r.Deleted != nil), string(doc), string(state), c.status, c.priorityRank,
 		c.assignedTeam, c.dueDate, c.createdAt, c.updatedAt, c.number, c.name)
 	if err != nil {
 		return fmt.Errorf("save %s %s: %w", r.Entity, r.ID, err)
@@ -138,12 +262,7 @@ func boolInt(b bool) int {
 // visibleDoc is the row's visible fields as one JSON object: the entity's API JSON, built
 // only from fields that some change carried.
 func visibleDoc(r merge.Row) []byte {
-	m := make(map[string]json.RawMessage, len(r.Fields))
-	for k, f := range r.Fields {
-		m[k] = f.Value
-	}
-	b, _ := json.Marshal(m) // values are canonical JSON already
-	return b
+	return encodeFields(r.Fields)
 }
 
 type columns struct {

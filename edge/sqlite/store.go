@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aiff/aiff/domain"
@@ -131,8 +132,16 @@ type Store struct {
 	// reading stored in the file.
 	Clock *hlc.Clock
 
+	// RowCache is how many rows' merge state the write path keeps decoded in memory
+	// (default 4096; negative: none).
+	RowCache int
+
 	writer *sql.DB
 	reader *sql.DB
+	wmu    sync.Mutex // held by every write transaction (and the cache and statements with it)
+	cache  rowCache
+	// prepared are statements prepared on the writer, by query text (see tx.stmt).
+	prepared map[string]*sql.Stmt
 }
 
 // NewStore returns a Store for the file at path with defaults; call Open before use.
@@ -142,6 +151,7 @@ func NewStore(path string) *Store {
 		Now:         time.Now,
 		Logger:      slog.New(slog.DiscardHandler),
 		BusyTimeout: 5 * time.Second,
+		RowCache:    4096,
 	}
 }
 
@@ -158,6 +168,14 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	}
 	if s.BusyTimeout <= 0 {
 		s.BusyTimeout = 5 * time.Second
+	}
+	switch {
+	case s.RowCache == 0:
+		s.cache = rowCache{max: 4096}
+	case s.RowCache > 0:
+		s.cache = rowCache{max: s.RowCache}
+	default:
+		s.cache = rowCache{}
 	}
 	if dir := filepath.Dir(s.Path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -192,6 +210,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("set wal: journal mode is %q", mode)
 	}
 	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	if err := s.prepare(ctx); err != nil {
 		return err
 	}
 	rq := url.Values{}
@@ -286,6 +307,12 @@ func (s *Store) Close() error {
 		s.reader = nil
 	}
 	if s.writer != nil {
+		s.wmu.Lock()
+		for _, st := range s.prepared {
+			errs = append(errs, st.Close())
+		}
+		s.prepared = nil
+		s.wmu.Unlock()
 		errs = append(errs, s.writer.Close())
 		s.writer = nil
 	}

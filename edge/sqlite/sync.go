@@ -27,8 +27,7 @@ func (t *tx) appendOutbox(ctx context.Context, ch domain.Change) error {
 	if err != nil {
 		return fmt.Errorf("encode change %s: %w", ch.ID, err)
 	}
-	_, err = t.ExecContext(ctx, `INSERT INTO outbox (change_id, entity, entity_id, change, status, created_at, updated_at)
-		VALUES (?, ?, ?, ?, 'pending', ?, ?)`, ch.ID, string(ch.Entity), ch.EntityID, string(b), micros(t.now), micros(t.now))
+	_, err = t.execPrepared(ctx, qAppendOutbox, ch.ID, string(ch.Entity), ch.EntityID, string(b), micros(t.now), micros(t.now))
 	if err != nil {
 		return fmt.Errorf("append change %s to outbox: %w", ch.ID, err)
 	}
@@ -136,8 +135,7 @@ func (s *Store) PushFailed(ctx context.Context, batch []domain.Change, reason st
 }
 
 func (t *tx) ack(ctx context.Context, id string, seq int64) error {
-	_, err := t.ExecContext(ctx, `UPDATE outbox SET status = 'acked', hub_seq = ?, last_error = '', attempts = attempts + 1, updated_at = ?
-		WHERE change_id = ? AND status = 'pending'`, seq, micros(t.now), id)
+	_, err := t.execPrepared(ctx, qAck, seq, micros(t.now), id)
 	if err != nil {
 		return fmt.Errorf("ack change %s: %w", id, err)
 	}
@@ -166,6 +164,7 @@ func (t *tx) dead(ctx context.Context, c domain.Change, code domain.Code, reason
 		ON CONFLICT (change_id) DO NOTHING`, c.ID, seq, string(b), string(code), reason, micros(t.now)); err != nil {
 		return fmt.Errorf("dead-letter change %s: %w", c.ID, err)
 	}
+	t.noDead = 2
 	row, err := t.row(ctx, c.Entity, c.EntityID)
 	if err != nil {
 		return err
@@ -246,6 +245,7 @@ func (s *Store) Reset(ctx context.Context) error {
 		return err
 	}
 	return s.write(ctx, func(t *tx) error {
+		t.s.cache.clear() // empty is always safe, whether this commits or not
 		if _, err := t.ExecContext(ctx, "DELETE FROM rows"); err != nil {
 			return fmt.Errorf("reset rows: %w", err)
 		}
@@ -270,6 +270,16 @@ func (s *Store) Reset(ctx context.Context) error {
 // revive handles a change this edge had dead-lettered that turns up in the hub's log after
 // all (a whole-batch refusal that was not the change's fault): the log wins.
 func (t *tx) revive(ctx context.Context, id string, seq int64) error {
+	if t.noDead == 0 {
+		var any int
+		if err := t.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM dead_letters)").Scan(&any); err != nil {
+			return fmt.Errorf("revive change %s: %w", id, err)
+		}
+		t.noDead = 1 + any
+	}
+	if t.noDead == 1 {
+		return nil // nothing was dead-lettered; the common case, one query per transaction
+	}
 	res, err := t.ExecContext(ctx, "DELETE FROM dead_letters WHERE change_id = ?", id)
 	if err != nil {
 		return fmt.Errorf("revive change %s: %w", id, err)

@@ -40,7 +40,7 @@ func (s *Store) PushChanges(ctx context.Context, p domain.Principal, changes []d
 	var resp wire.PushResponse
 	err := s.write(ctx, func(tx *tx) error {
 		var err error
-		resp, err = syncstore.Push(ctx, &syncTx{tx}, s.Clock, tx.now, p, changes)
+		resp, err = syncstore.Push(ctx, &syncTx{tx: tx}, s.Clock, tx.now, p, changes)
 		return err
 	})
 	return resp, err
@@ -93,7 +93,28 @@ func (tx *tx) rowClocks(ctx context.Context, entity domain.Entity, id string) ([
 }
 
 // syncTx is syncstore.Tx on a write transaction.
-type syncTx struct{ tx *tx }
+type syncTx struct {
+	tx *tx
+	// stmts are statements prepared for this transaction, by query text: a push updates
+	// hundreds of rows with the same statement, which is then parsed once.
+	stmts map[string]*sql.Stmt
+}
+
+// exec runs query through a statement prepared once per transaction.
+func (t *syncTx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, ok := t.stmts[query]
+	if !ok {
+		var err error
+		if st, err = t.tx.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		if t.stmts == nil {
+			t.stmts = map[string]*sql.Stmt{}
+		}
+		t.stmts[query] = st
+	}
+	return st.ExecContext(ctx, args...)
+}
 
 func (t *syncTx) KnownChanges(ctx context.Context, ids []string) (map[string]int64, error) {
 	out := map[string]int64{}
@@ -337,7 +358,7 @@ func (t *syncTx) put(ctx context.Context, p syncstore.Put) error {
 				// A ticket created and deleted in one batch never got a number; it still
 				// needs a unique one for its tombstone.
 				var err error
-				if n, err = (&syncTx{tx}).AddTicketNumbers(ctx, 1); err != nil {
+				if n, err = (&syncTx{tx: tx}).AddTicketNumbers(ctx, 1); err != nil {
 					return err
 				}
 			} else if _, err := tx.ExecContext(ctx, "UPDATE counters SET value = max(value, ?) WHERE name = 'ticket_number'", n); err != nil {
@@ -349,7 +370,7 @@ func (t *syncTx) put(ctx context.Context, p syncstore.Put) error {
 		} else {
 			old := p.Old.(domain.Ticket)
 			skills, _ := json.Marshal(r.Skills)
-			if _, err := tx.ExecContext(ctx, `UPDATE tickets SET title = ?, description = ?, category = ?, priority = ?,
+			if _, err := t.exec(ctx, `UPDATE tickets SET title = ?, description = ?, category = ?, priority = ?,
 				priority_rank = ?, status = ?, zone = ?, location = ?, lat = ?, lng = ?, skills = ?, assigned_team = ?,
 				assigned_to = ?, due_date = ?, created_at = ?, updated_at = ?, assigned_at = ?, started_at = ?, resolved_at = ?,
 				closed_at = ?, customer_rating = ?, deleted_at = ?, number = coalesce(?, number) WHERE id = ?`,
@@ -370,7 +391,7 @@ func (t *syncTx) put(ctx context.Context, p syncstore.Put) error {
 			return tx.insertTeam(ctx, r)
 		}
 		skills, _ := json.Marshal(r.Skills)
-		if _, err := tx.ExecContext(ctx, `UPDATE teams SET name = ?, zone = ?, description = ?, skills = ?, capacity = ?,
+		if _, err := t.exec(ctx, `UPDATE teams SET name = ?, zone = ?, description = ?, skills = ?, capacity = ?,
 			shift_start = ?, shift_end = ?, home_lat = ?, home_lng = ?, status = ?, is_active = ?, tickets_completed = ?,
 			customer_rating = ?, response_time = ?, completion_rate = ?, efficiency = ?, created_at = ?, updated_at = ?,
 			deleted_at = ? WHERE id = ?`,
@@ -589,7 +610,7 @@ func (s *Store) ResolveConflict(ctx context.Context, id string, action syncstore
 		if err != nil {
 			return fmt.Errorf("get conflict: %w", err)
 		}
-		if err := syncstore.Resolve(ctx, &syncTx{tx}, s.Clock, tx.now, tx.actor, &c, action); err != nil {
+		if err := syncstore.Resolve(ctx, &syncTx{tx: tx}, s.Clock, tx.now, tx.actor, &c, action); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE sync_conflicts SET resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?",

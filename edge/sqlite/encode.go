@@ -1,0 +1,288 @@
+package sqlite
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/sync/merge"
+)
+
+// encodeRow returns exactly the bytes json.Marshal(r) returns, several times faster: a row is
+// re-encoded whole on every save, and encoding/json spends most of that on reflection, map key
+// sorting and re-validating every raw patch value. Anything outside the shapes it knows (a
+// time json cannot encode, a raw value that is not compact valid JSON) falls back to
+// json.Marshal, so the stored state never differs from what json.Marshal would store;
+// TestEncodeRowMatchesJSON and FuzzEncodeRow hold it to that.
+func encodeRow(r merge.Row) ([]byte, error) {
+	b, ok := appendRow(make([]byte, 0, 4096), r)
+	if !ok {
+		return json.Marshal(r)
+	}
+	return b, nil
+}
+
+// encodeFields returns exactly the bytes of json.Marshal of the visible fields as a
+// map[string]json.RawMessage (see visibleDoc).
+func encodeFields(fields map[string]merge.Field) []byte {
+	b := make([]byte, 0, 1024)
+	b = append(b, '{')
+	ok := true
+	for i, k := range sortedKeys(fields) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b, ok = appendRaw(b, fields[k].Value)
+		if !ok {
+			break
+		}
+	}
+	if !ok {
+		m := make(map[string]json.RawMessage, len(fields))
+		for k, f := range fields {
+			m[k] = f.Value
+		}
+		out, _ := json.Marshal(m)
+		return out
+	}
+	return append(b, '}')
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func appendRow(b []byte, r merge.Row) ([]byte, bool) {
+	ok := true
+	b = append(b, `{"entity":`...)
+	b = appendString(b, string(r.Entity))
+	b = append(b, `,"id":`...)
+	b = appendString(b, r.ID)
+	b = append(b, `,"changes":`...)
+	if r.Changes == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, c := range r.Changes {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, ok = appendChange(b, c); !ok {
+				return b, false
+			}
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"fields":`...)
+	if r.Fields == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '{')
+		for i, k := range sortedKeys(r.Fields) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			f := r.Fields[k]
+			b = appendString(b, k)
+			b = append(b, `:{"value":`...)
+			if b, ok = appendRaw(b, f.Value); !ok {
+				return b, false
+			}
+			b = append(b, `,"version":`...)
+			b = appendVersion(b, f.Version)
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	if r.Deleted != nil {
+		b = append(b, `,"deleted":`...)
+		b = appendVersion(b, *r.Deleted)
+	}
+	if len(r.Conflicts) > 0 {
+		b = append(b, `,"conflicts":[`...)
+		for i, c := range r.Conflicts {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"entity":`...)
+			b = appendString(b, string(c.Entity))
+			b = append(b, `,"entity_id":`...)
+			b = appendString(b, c.EntityID)
+			b = append(b, `,"field":`...)
+			b = appendString(b, c.Field)
+			b = append(b, `,"kind":`...)
+			b = appendString(b, string(c.Kind))
+			b = append(b, `,"change":`...)
+			b = appendString(b, c.Change)
+			b = append(b, `,"origin":`...)
+			b = appendString(b, c.Origin)
+			b = append(b, `,"actor":`...)
+			b = appendString(b, c.Actor)
+			b = append(b, `,"hlc":`...)
+			b = appendString(b, c.HLC)
+			b = append(b, `,"value":`...)
+			if b, ok = appendRaw(b, c.Value); !ok {
+				return b, false
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), true
+}
+
+func appendVersion(b []byte, v merge.Version) []byte {
+	b = append(b, `{"hlc":`...)
+	b = appendString(b, v.HLC)
+	b = append(b, `,"change":`...)
+	b = appendString(b, v.Change)
+	return append(b, '}')
+}
+
+func appendChange(b []byte, c domain.Change) ([]byte, bool) {
+	b = append(b, `{"id":`...)
+	b = appendString(b, c.ID)
+	if c.Seq != 0 {
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendInt(b, c.Seq, 10)
+	}
+	b = append(b, `,"origin":`...)
+	b = appendString(b, c.Origin)
+	b = append(b, `,"actor":`...)
+	b = appendString(b, c.Actor)
+	b = append(b, `,"entity":`...)
+	b = appendString(b, string(c.Entity))
+	b = append(b, `,"entity_id":`...)
+	b = appendString(b, c.EntityID)
+	b = append(b, `,"op":`...)
+	b = appendString(b, string(c.Op))
+	if c.Zone != "" {
+		b = append(b, `,"zone":`...)
+		b = appendString(b, c.Zone)
+	}
+	if len(c.Patch) > 0 {
+		b = append(b, `,"patch":{`...)
+		ok := true
+		for i, k := range sortedKeys(c.Patch) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			if b, ok = appendRaw(b, c.Patch[k]); !ok {
+				return b, false
+			}
+		}
+		b = append(b, '}')
+	}
+	if c.HLC != "" {
+		b = append(b, `,"hlc":`...)
+		b = appendString(b, c.HLC)
+	}
+	b = append(b, `,"at":`...)
+	if y := c.At.Year(); y < 0 || y >= 10000 {
+		return b, false // json.Marshal reports the error
+	}
+	if _, off := c.At.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
+		return b, false // json.Marshal refuses these offsets
+	}
+	b = append(b, '"')
+	b = c.At.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if len(c.Base) > 0 {
+		b = append(b, `,"base":{`...)
+		for i, k := range sortedKeys(c.Base) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, c.Base[k])
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}'), true
+}
+
+// appendString appends s as encoding/json does (HTML-escaped): the plain ASCII case inline,
+// anything else through json.Marshal of the string.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendRaw appends a raw JSON value as json.Marshal does for a json.RawMessage (nil: null;
+// compacted, with <, >, &, U+2028 and U+2029 escaped inside strings). ok is false if v has
+// whitespace outside strings or is not plainly well formed, left to json.Marshal.
+func appendRaw(b []byte, v json.RawMessage) ([]byte, bool) {
+	if v == nil {
+		return append(b, "null"...), true
+	}
+	if len(v) == 0 || !plainString(v) && !json.Valid(v) {
+		return b, false
+	}
+	inString, escaped := false, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !inString {
+			switch c {
+			case ' ', '\t', '\n', '\r':
+				return b, false
+			case '"':
+				inString = true
+			}
+			b = append(b, c)
+			continue
+		}
+		switch {
+		case escaped:
+			escaped = false
+		case c == '\\':
+			escaped = true
+		case c == '"':
+			inString = false
+		case c == '<' || c == '>' || c == '&':
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			continue
+		case c == 0xE2 && i+2 < len(v) && v[i+1] == 0x80 && v[i+2]&^1 == 0xA8:
+			b = append(b, '\\', 'u', '2', '0', '2', hex[v[i+2]&0xF])
+			i += 2
+			continue
+		}
+		b = append(b, c)
+	}
+	return b, true
+}
+
+const hex = "0123456789abcdef"
+
+// plainString reports whether v is a JSON string without escapes or control characters,
+// valid without a full scan (the common patch value).
+func plainString(v []byte) bool {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return false
+	}
+	for _, c := range v[1 : len(v)-1] {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
