@@ -71,13 +71,19 @@ type Handler struct {
 	SubscriberBuffer int
 	// WriteTimeout bounds each WebSocket write (default 10 s).
 	WriteTimeout time.Duration
+	// Compaction, if set, serves POST /compact and, with an Interval, runs in the background
+	// from Start until Close (compact.go). Unset, /compact runs on demand with the defaults.
+	Compaction *Compaction
 
 	once   sync.Once
 	router http.Handler
 	fan    *fanout
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // streams and the fan-out
+	wg     sync.WaitGroup // streams and the fan-out (and the compaction job)
+
+	compactOnce       sync.Once
+	defaultCompaction *Compaction
 	// edgeStreams are the open streams by edge, ended at once when the edge's credential
 	// changes (scope.go).
 	edgeStreams edgeStreams
@@ -122,6 +128,8 @@ func (h *Handler) init() {
 	r.Post("/edges", h.handle(h.handleEdgeCreate))
 	r.Get("/edges", h.handle(h.handleEdgeList))
 	r.Delete("/edges/{name}", h.handle(h.handleEdgeRevoke))
+	r.Get("/snapshot", h.handle(h.handleSnapshot))
+	r.Post("/compact", h.handle(h.handleCompact))
 	r.Put("/edges/{name}", h.handle(h.handleEdgeUpdate))
 	r.Get("/scope", h.handle(h.handleScope))
 	r.Post("/rows", h.handle(h.handleRows))
@@ -137,7 +145,18 @@ func (h *Handler) init() {
 		defer h.wg.Done()
 		h.fan.run(h.ctx)
 	}()
+	if h.Compaction != nil && h.Compaction.Interval > 0 {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.Compaction.Run(h.ctx)
+		}()
+	}
 }
+
+// Start starts the handler's background work (fan-out, compaction job) without waiting for
+// the first request. Safe to call more than once; Close stops it.
+func (h *Handler) Start() { h.once.Do(h.init) }
 
 // ServeHTTP serves the sync routes (relative to the mount point).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
