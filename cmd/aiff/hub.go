@@ -108,9 +108,16 @@ func newHubServer(f *hubFlags, store hubStore, getenv func(string) string, logge
 	if ss, ok := store.(syncserver.Store); ok {
 		sh := syncserver.New(ss)
 		sh.Logger = logger.With("component", "sync")
+		if sh.Compaction, err = hubCompaction(store, getenv); err != nil {
+			return nil, err
+		}
+		if sh.Compaction != nil {
+			sh.Compaction.Logger = sh.Logger
+		}
 		srv.TokenAuthenticators = map[string]hubhttp.Authenticator{syncstore.EdgeTokenPrefix: edgeAuth{ss}}
 		srv.MountWithLimit("/api/sync", sh, wire.DefaultLimits.MaxFrameBytes)
 		srv.OnShutdown = append(srv.OnShutdown, sh.Close)
+		sh.Start() // the fan-out and the compaction job run from now until shutdown
 	}
 	return srv, nil
 }

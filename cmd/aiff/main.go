@@ -57,6 +57,7 @@ commands:
   hub         run the hub (Postgres with --db/DATABASE_URL, else embedded SQLite)
   edge        run an edge node for a regional office (--hub URL --token T)
   edge-token  mint (--zone Z[,Z…] [--name N]) or --revoke an edge credential
+  compact     fold sync history older than --retention (default 720h) and refuse older edits
   migrate     apply database migrations and exit
   seed        load synthetic operations data
   user add    create a user
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runEdge(ctx, rest, getenv, stdout, stderr)
 	case "edge-token":
 		return runEdgeToken(ctx, rest, getenv, stdout, stderr)
+	case "compact":
+		return runCompact(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "seed":
