@@ -162,6 +162,11 @@ func (n *Node) Open(ctx context.Context) (err error) {
 		Logger:     n.logger.With(logKeyComponent, "sync"),
 		MinBackoff: n.cfg.MinBackoff,
 		MaxBackoff: n.cfg.MaxBackoff,
+		Scoper:     scoper{n},
+	}
+	rev, err := n.Store.Revoked(ctx)
+	if err != nil {
+		return err
 	}
 
 	reg := prometheus.NewRegistry()
@@ -176,6 +181,7 @@ func (n *Node) Open(ctx context.Context) (err error) {
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		OnWrite:  n.Syncer.Notify,
 		Now:      n.cfg.Now,
+		Revoked:  n.revoked,
 
 		EdgeToken: n.cfg.Token,
 	}
@@ -198,6 +204,11 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	}()
 	go func() {
 		defer n.wg.Done()
+		if rev != nil {
+			// Revoked before this start: the replica is wiped already; never sync again.
+			n.logger.Error("edge credential was revoked; not syncing", "reason", rev.Reason, "at", rev.At)
+			return
+		}
 		n.Syncer.Run(runCtx)
 	}()
 	n.logger.Info("edge node started", logKeyAddr, n.ln.Addr().String(), "hub", n.cfg.HubURL)
@@ -264,6 +275,9 @@ type Health struct {
 	DeadLetters   int     `json:"dead_letters"`
 	OldestPending float64 `json:"oldest_pending_seconds"`
 	ClockWarning  string  `json:"clock_warning,omitempty"`
+	// Revoked is the hub's reason after it revoked this edge's credential: sync has stopped,
+	// the replica is purged and the API serves none of it (status "revoked").
+	Revoked string `json:"revoked,omitempty"`
 }
 
 // Status returns the node's sync health.
@@ -285,6 +299,9 @@ func (n *Node) Status(ctx context.Context) (Health, error) {
 	if !sy.Ready {
 		h.Status = "degraded"
 	}
+	if h.Revoked = n.revoked(ctx); h.Revoked != "" {
+		h.Status, h.HubConnected, h.HubReady = "revoked", false, false
+	}
 	return h, err
 }
 
@@ -295,7 +312,7 @@ func (n *Node) health(ctx context.Context) (any, bool) {
 		h.LastError = "database unavailable"
 		return h, false
 	}
-	return h, true
+	return h, h.Revoked == ""
 }
 
 // hubLogin checks credentials with the hub's login endpoint.

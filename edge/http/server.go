@@ -70,6 +70,9 @@ type Server struct {
 	// EdgeToken is this node's own hub credential. Besides the node's users, a caller holding
 	// it may read the sync digest (the hub-side tooling that compares replicas uses it).
 	EdgeToken string
+	// Revoked returns the hub's reason once it revoked this edge's credential ("" while
+	// live); from then on every data route answers 503 edge-revoked (revoked.go).
+	Revoked func(ctx context.Context) string
 }
 
 // Handler returns the router.
@@ -100,13 +103,14 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		r.Handle("/metrics", s.Metrics)
 	}
-	r.Post("/api/auth/login", s.handle(s.handleLogin))
+	r.With(s.authenticateOps).Get("/api/sync/dead-letters", s.handle(s.handleDeadLetters))
+	r.With(s.refuseRevoked).Post("/api/auth/login", s.handle(s.handleLogin))
 	r.Post("/api/auth/logout", s.handle(s.handleLogout))
-	r.Post("/api/auth/refresh", s.handle(s.handleRefresh))
-	r.With(s.authenticateDigest).Get("/api/sync/digest", s.handle(s.handleDigest))
+	r.With(s.refuseRevoked).Post("/api/auth/refresh", s.handle(s.handleRefresh))
+	r.With(s.refuseRevoked, s.authenticateDigest).Get("/api/sync/digest", s.handle(s.handleDigest))
 
 	r.Group(func(r chi.Router) {
-		r.Use(s.authenticate)
+		r.Use(s.refuseRevoked, s.authenticate)
 		r.Get("/api/auth/me", s.handle(s.handleMe))
 		r.Get("/api/auth/teams", s.handle(s.handleTeamList))
 		r.Get("/api/auth/teams/{id}", s.handle(s.handleTeamGet))
@@ -119,7 +123,6 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/api/tickets", s.handle(s.handleTicketCreate))
 			r.Post("/api/tickets/assign", s.handle(s.handleTicketAssign))
 			r.Delete("/api/tickets/{id}", s.handle(s.handleTicketDelete))
-			r.Get("/api/sync/dead-letters", s.handle(s.handleDeadLetters))
 		})
 	})
 

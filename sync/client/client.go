@@ -74,6 +74,7 @@ type Error struct {
 	Op         string        // push, pull, stream, digest
 	Status     int           // HTTP status; 0 for a transport failure
 	Code       domain.Code   // from the problem type
+	Type       string        // the problem type URI, "" without a problem body
 	Detail     string        // the problem's detail, or the transport error text
 	Field      string        // the problem's field
 	RetryAfter time.Duration // from Retry-After (429, 503)
@@ -164,7 +165,7 @@ func responseError(op string, resp *http.Response) error {
 		if code, ok := codeOfSlug[p.Type[strings.LastIndexByte(p.Type, '/')+1:]]; ok {
 			e.Code = code
 		}
-		e.Detail, e.Field = p.Detail, p.Field
+		e.Detail, e.Field, e.Type = p.Detail, p.Field, p.Type
 	}
 	if e.Detail == "" {
 		e.Detail = http.StatusText(resp.StatusCode)

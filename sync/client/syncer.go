@@ -90,6 +90,12 @@ type Syncer struct {
 	MinBackoff, MaxBackoff time.Duration
 	// OnApplied is called after remote changes were applied (may be nil).
 	OnApplied func(changes []domain.Change)
+	// Scoper keeps the replica within its scope and wipes it on revocation (scope.go); nil:
+	// the replica keeps whatever it was sent.
+	Scoper Scoper
+
+	stop       context.CancelFunc // ends Run's loops (revocation)
+	revokeOnce sync.Once
 
 	wake chan struct{}
 	once sync.Once
@@ -120,6 +126,8 @@ type Status struct {
 	Pushed       int64 `json:"pushed"`
 	Applied      int64 `json:"applied"`
 	DeadLettered int64 `json:"dead_lettered"`
+	// Revoked is the hub's reason once it refused the credential for good; sync has stopped.
+	Revoked string `json:"revoked,omitempty"`
 	// ClockWarning is set when the hub's heartbeat time differs from ours by more than the
 	// skew bound: this node's clock is wrong.
 	ClockWarning string `json:"clock_warning,omitempty"`
@@ -169,12 +177,21 @@ func (s *Syncer) logger() *slog.Logger {
 // failure with backoff, so Run does not stop on its own.
 func (s *Syncer) Run(ctx context.Context) error {
 	s.init()
+	outer := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
+	s.stop = cancel
+	s.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.pushLoop(ctx) }()
 	go func() { defer wg.Done(); s.streamLoop(ctx) }()
 	wg.Wait()
-	return ctx.Err()
+	if s.Revoked() != "" {
+		return ErrRevoked
+	}
+	return outer.Err()
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -197,6 +214,8 @@ func (s *Syncer) pushLoop(ctx context.Context) {
 		n, err := s.PushOnce(ctx)
 		switch {
 		case ctx.Err() != nil:
+			return
+		case s.checkRevoked(ctx, err):
 			return
 		case err != nil:
 			wait := max(bo.Next(), RetryAfter(err))
@@ -317,12 +336,15 @@ func (s *Syncer) push(ctx context.Context, batch []domain.Change) (int, error) {
 func (s *Syncer) streamLoop(ctx context.Context) {
 	bo := Backoff{Min: s.MinBackoff, Max: s.MaxBackoff}
 	for {
-		err := s.catchUp(ctx)
+		err := s.syncScope(ctx)
+		if err == nil {
+			err = s.catchUp(ctx)
+		}
 		if err == nil {
 			err = s.stream(ctx, &bo)
 		}
 		s.update(func(st *Status) { st.Connected, st.Ready = false, false })
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || s.checkRevoked(ctx, err) {
 			return
 		}
 		s.update(func(st *Status) { st.StreamErrors++; st.LastError = err.Error() })
@@ -391,6 +413,9 @@ func (s *Syncer) apply(ctx context.Context, changes []domain.Change, cursor int6
 		return fmt.Errorf("apply changes through %d: %w", cursor, err)
 	}
 	s.update(func(st *Status) { st.Applied += int64(len(changes)) })
+	if err := s.reconcile(ctx, changes); err != nil {
+		return err
+	}
 	if s.OnApplied != nil && len(changes) > 0 {
 		s.OnApplied(changes)
 	}
