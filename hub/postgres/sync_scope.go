@@ -173,7 +173,8 @@ func (s *Store) UpdateEdgeZones(ctx context.Context, name string, zones []string
 		if _, err := tx.Exec(ctx, "UPDATE edge_credentials SET zones = $1 WHERE name = $2", string(b), name); err != nil {
 			return fmt.Errorf("update edge zones: %w", err)
 		}
-		c.Zones, out = zones, c
+		c.Zones = zones
+		out = c
 		return nil
 	})
 	return out, err

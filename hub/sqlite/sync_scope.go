@@ -194,7 +194,8 @@ func (s *Store) UpdateEdgeZones(ctx context.Context, name string, zones []string
 		if _, err := tx.ExecContext(ctx, "UPDATE edge_credentials SET zones = ? WHERE name = ?", string(b), name); err != nil {
 			return fmt.Errorf("update edge zones: %w", err)
 		}
-		c.Zones, out = zones, c
+		c.Zones = zones
+		out = c
 		return nil
 	})
 	return out, err

@@ -1,0 +1,12 @@
+package postgres_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aiff/aiff/hub/storetest"
+)
+
+func TestScope(t *testing.T) {
+	storetest.RunScope(t, storetest.OpenPostgres(t, time.Now))
+}
