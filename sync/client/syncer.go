@@ -446,6 +446,11 @@ func (h *streamHandler) Changes(ctx context.Context, f *wire.FrameChanges) error
 func (h *streamHandler) Ready(ctx context.Context, f *wire.FrameReady) error {
 	h.bo.Reset()
 	h.s.contact(f.Cursor)
+	// The stream's scope was fixed when it was accepted; an edit of the edge's zones between
+	// the scope check before catch-up and then would otherwise go unnoticed.
+	if err := h.s.syncScope(ctx); err != nil {
+		return err
+	}
 	h.s.update(func(st *Status) { st.Connected, st.Ready, st.LastError = true, true, "" })
 	h.s.logger().Info("sync stream ready", "cursor", f.Cursor)
 	// Changes committed on the hub while the stream was down may include acks for our own
