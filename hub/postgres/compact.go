@@ -20,7 +20,7 @@ var (
 	_ syncstore.CompactTx      = (*syncTx)(nil)
 )
 
-// compactBatch is how many rows one compaction transaction takes.
+// compactBatch is how many rows one compaction plan covers.
 const compactBatch = 100
 
 // Horizon reads the enforced horizon FOR SHARE: a compactor moving it waits until this push
@@ -122,10 +122,11 @@ func writeState(ctx context.Context, tx *tx, name, value string) error {
 }
 
 // Compact stores the enforced horizon (forward only; the update waits for pushes that read
-// the old one) and then folds, a batch of rows per transaction, every row with changes
-// between the last compacted horizon and it (syncstore.CompactRows). Pushes to the same rows
-// may commit in between: they only append changes above the horizon, and compacting then
-// appending equals appending then compacting. See syncstore.Compactor.
+// the old one) and then folds every row with changes between the last compacted horizon and
+// it, a batch of rows at a time: read and planned outside (syncstore.PlanCompaction), applied
+// in a short write transaction. Pushes to the same rows may commit in between: they only
+// append changes above the horizon, and compacting then appending equals appending then
+// compacting. See syncstore.Compactor.
 func (s *Store) Compact(ctx context.Context, horizon time.Time) (syncstore.CompactStats, error) {
 	start := time.Now()
 	var st syncstore.CompactStats
@@ -159,17 +160,30 @@ func (s *Store) Compact(ctx context.Context, horizon time.Time) (syncstore.Compa
 			return st, err
 		}
 		for start := 0; start < len(keys); start += compactBatch {
-			batch := keys[start:min(len(keys), start+compactBatch)]
-			var bs syncstore.CompactStats
-			err := s.write(ctx, func(tx *tx) error {
+			batch, began := keys[start:min(len(keys), start+compactBatch)], time.Now()
+			// Read and plan outside the write transaction, which then only applies the plan.
+			var logged map[syncstore.RowKey][]domain.Change
+			err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(rtx pgx.Tx) error {
 				var err error
-				bs, err = syncstore.CompactRows(ctx, &syncTx{tx}, batch, h, tx.now) // a retry recounts
+				logged, err = (&syncTx{&tx{Tx: rtx}}).RowChanges(ctx, batch)
 				return err
 			})
 			if err != nil {
 				return st, translate(err)
 			}
-			st.Add(bs)
+			pl, err := syncstore.PlanCompaction(logged, batch, h)
+			if err != nil {
+				return st, err
+			}
+			if len(pl.Dropped)+len(pl.Trimmed) > 0 {
+				if err := s.write(ctx, func(tx *tx) error { return pl.Apply(ctx, &syncTx{tx}, tx.now) }); err != nil {
+					return st, translate(err)
+				}
+			}
+			st.Add(pl.Stats)
+			if err := syncstore.Pace(ctx, time.Since(began)); err != nil {
+				return st, err
+			}
 		}
 		if err := s.write(ctx, func(tx *tx) error {
 			cur, err := readState(ctx, tx, "compacted", " FOR UPDATE")

@@ -19,9 +19,9 @@ var (
 	_ syncstore.CompactTx      = (*syncTx)(nil)
 )
 
-// compactBatch is how many rows one compaction transaction takes: small enough that a push
-// waiting for the single writer connection waits milliseconds, large enough that a run over a
-// big log is not all commit overhead.
+// compactBatch is how many rows one compaction plan covers: its write transaction is short
+// enough that a push waiting for the single writer connection waits milliseconds, and a run
+// over a big log is not all commit overhead.
 const compactBatch = 100
 
 // Horizon reads the enforced horizon. The single writer connection already keeps a
@@ -121,9 +121,10 @@ func writeState(ctx context.Context, tx *tx, name, value string) error {
 	return nil
 }
 
-// Compact stores the enforced horizon (forward only) and then folds, a batch of rows per
-// write transaction, every row with changes between the last compacted horizon and it
-// (syncstore.CompactRows). See syncstore.Compactor.
+// Compact stores the enforced horizon (forward only) and then folds every row with changes
+// between the last compacted horizon and it, a batch of rows at a time: read and planned on a
+// reader (syncstore.PlanCompaction), applied in a short write transaction. See
+// syncstore.Compactor.
 func (s *Store) Compact(ctx context.Context, horizon time.Time) (syncstore.CompactStats, error) {
 	start := time.Now()
 	var st syncstore.CompactStats
@@ -157,15 +158,28 @@ func (s *Store) Compact(ctx context.Context, horizon time.Time) (syncstore.Compa
 			return st, err
 		}
 		for start := 0; start < len(keys); start += compactBatch {
-			batch := keys[start:min(len(keys), start+compactBatch)]
-			err := s.write(ctx, func(tx *tx) error {
-				bs, err := syncstore.CompactRows(ctx, &syncTx{tx: tx}, batch, h, tx.now)
-				if err == nil {
-					st.Add(bs)
-				}
-				return err
-			})
+			batch, began := keys[start:min(len(keys), start+compactBatch)], time.Now()
+			// Read and plan on a reader, so the writer is held only to apply the plan.
+			rtx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 			if err != nil {
+				return st, fmt.Errorf("begin compaction read: %w", err)
+			}
+			logged, err := (&syncTx{tx: &tx{Tx: rtx}}).RowChanges(ctx, batch)
+			rtx.Rollback()
+			if err != nil {
+				return st, err
+			}
+			pl, err := syncstore.PlanCompaction(logged, batch, h)
+			if err != nil {
+				return st, err
+			}
+			if len(pl.Dropped)+len(pl.Trimmed) > 0 {
+				if err := s.write(ctx, func(tx *tx) error { return pl.Apply(ctx, &syncTx{tx: tx}, tx.now) }); err != nil {
+					return st, err
+				}
+			}
+			st.Add(pl.Stats)
+			if err := syncstore.Pace(ctx, time.Since(began)); err != nil {
 				return st, err
 			}
 		}

@@ -31,6 +31,10 @@ type Compaction struct {
 	Retention time.Duration
 	// Interval between runs of Run (0: Run does nothing; compaction only on demand).
 	Interval time.Duration
+	// Duty is the share of its running time a background run (Run) works, idling between
+	// batches so ingest keeps the writer and the CPU (default 0.1; 1 runs flat out). Once,
+	// the endpoint's and the command's run, is not paced.
+	Duty float64
 	// Now is the clock the horizon is taken from (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -85,7 +89,11 @@ func (c *Compaction) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		st, err := c.Once(ctx, 0)
+		duty := c.Duty
+		if duty <= 0 {
+			duty = 0.1
+		}
+		st, err := c.Once(syncstore.WithDuty(ctx, duty), 0)
 		if err != nil {
 			if ctx.Err() == nil {
 				logger.Error("compact the change log", logKeyError, err)

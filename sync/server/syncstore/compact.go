@@ -19,8 +19,9 @@ import (
 //
 //  1. it stores the enforced horizon (only ever forward), so that from then on Push refuses
 //     changes below it to rows with history (HorizonTx);
-//  2. it compacts every row that has changes newly below the horizon, a few rows per write
-//     transaction (CompactRows): merge.Compact over all of the row's logged changes, the
+//  2. it compacts every row that has changes newly below the horizon, a few rows at a time:
+//     it reads their changes, plans (PlanCompaction: merge.Compact over all of a row's logged
+//     changes) and applies the plan in a short write transaction (CompactPlan.Apply): the
 //     dropped changes deleted and their ids and seqs kept in an id index (so a retried push of
 //     one is still a duplicate), the trimmed ones rewritten in place; no seq is ever renumbered,
 //     so dropped seqs are holes that pulls and streams skip like out-of-scope changes;
@@ -93,10 +94,8 @@ type HorizonTx interface {
 	DroppedChanges(ctx context.Context, ids []string) (map[string]int64, error)
 }
 
-// CompactTx is what CompactRows needs of a store's write transaction.
+// CompactTx is what applying a CompactPlan needs of a store's write transaction.
 type CompactTx interface {
-	// RowChanges returns every logged change of each row, any order.
-	RowChanges(ctx context.Context, keys []RowKey) (map[RowKey][]domain.Change, error)
 	// DropChanges deletes changes from the log and records their ids and seqs in the id
 	// index, at now.
 	DropChanges(ctx context.Context, dropped []domain.Change, now time.Time) error
@@ -104,50 +103,60 @@ type CompactTx interface {
 	RewriteChanges(ctx context.Context, trimmed []domain.Change) error
 }
 
-// CompactRows compacts the rows of keys at horizon inside tx: every change of each row is
-// read, merge.Compact decides, dropped changes are deleted (and indexed), trimmed ones
-// rewritten. Returns the counts for these rows.
-func CompactRows(ctx context.Context, tx CompactTx, keys []RowKey, horizon merge.Version, now time.Time) (CompactStats, error) {
-	var st CompactStats
-	logged, err := tx.RowChanges(ctx, keys)
-	if err != nil {
-		return st, err
-	}
-	var dropped, trimmed []domain.Change
+// CompactPlan is what compacting some rows does to the log, computed from a read of their
+// changes (PlanCompaction) and applied in a short write transaction (Apply).
+type CompactPlan struct {
+	Stats   CompactStats
+	Dropped []domain.Change // delete from the log, index their ids
+	Trimmed []domain.Change // rewrite patch and base in place
+}
+
+// PlanCompaction folds the rows of keys at horizon, given all of their logged changes (any
+// order). It may run outside the write transaction that applies it: a change appended to one
+// of the rows in between is not below the enforced horizon (Push refuses those), and
+// compacting then appending equals appending then compacting (merge.Compact), so the plan
+// stays right.
+func PlanCompaction(logged map[RowKey][]domain.Change, keys []RowKey, horizon merge.Version) (CompactPlan, error) {
+	var pl CompactPlan
 	for _, k := range keys {
 		cs := logged[k]
 		if len(cs) == 0 {
 			continue
 		}
-		st.Rows++
+		pl.Stats.Rows++
 		slices.SortFunc(cs, func(a, b domain.Change) int { return cmp.Compare(a.Seq, b.Seq) })
 		res, err := merge.Compact(cs, horizon)
 		if err != nil {
-			return st, fmt.Errorf("compact %s %s: %w", k.Entity, k.ID, err)
+			return pl, fmt.Errorf("compact %s %s: %w", k.Entity, k.ID, err)
 		}
 		if len(res.Dropped) == 0 && len(res.Trimmed) == 0 {
 			continue
 		}
-		st.Compacted++
-		dropped = append(dropped, res.Dropped...)
+		pl.Stats.Compacted++
+		pl.Dropped = append(pl.Dropped, res.Dropped...)
 		for _, c := range res.Changes {
 			if slices.Contains(res.Trimmed, c.ID) {
-				trimmed = append(trimmed, c)
+				pl.Trimmed = append(pl.Trimmed, c)
 			}
 		}
 	}
-	if len(dropped) > 0 {
-		if err := tx.DropChanges(ctx, dropped, now); err != nil {
-			return st, err
+	pl.Stats.Dropped, pl.Stats.Trimmed = len(pl.Dropped), len(pl.Trimmed)
+	return pl, nil
+}
+
+// Apply writes the plan in tx, at now. Applying a plan twice is harmless.
+func (pl CompactPlan) Apply(ctx context.Context, tx CompactTx, now time.Time) error {
+	if len(pl.Dropped) > 0 {
+		if err := tx.DropChanges(ctx, pl.Dropped, now); err != nil {
+			return err
 		}
 	}
-	if len(trimmed) > 0 {
-		if err := tx.RewriteChanges(ctx, trimmed); err != nil {
-			return st, err
+	if len(pl.Trimmed) > 0 {
+		if err := tx.RewriteChanges(ctx, pl.Trimmed); err != nil {
+			return err
 		}
 	}
-	st.Dropped, st.Trimmed = len(dropped), len(trimmed)
-	return st, nil
+	return nil
 }
 
 // HorizonWall returns the time below which a horizon folds changes (its clock's wall), the
@@ -220,4 +229,30 @@ func belowHorizon(row merge.Row, c domain.Change, horizon merge.Version, hubMade
 		return nil // an invalid clock is rejected by apply
 	}
 	return domain.Errorf(domain.CodeConflict, "change is older than the compacted history (horizon %s)", horizon.HLC)
+}
+
+type dutyKey struct{}
+
+// WithDuty returns a context that asks a store's Compact to idle between its batches so that
+// compaction works at most duty (0 < duty < 1) of the time it runs: a background job leaves
+// the writer and the CPU to ingest. Without it Compact runs flat out (an operator's run).
+func WithDuty(ctx context.Context, duty float64) context.Context {
+	return context.WithValue(ctx, dutyKey{}, duty)
+}
+
+// Pace idles after a batch of compaction work that took d, as ctx's duty asks (WithDuty), and
+// returns early with ctx's error if ctx ends.
+func Pace(ctx context.Context, d time.Duration) error {
+	duty, ok := ctx.Value(dutyKey{}).(float64)
+	if !ok || duty <= 0 || duty >= 1 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(time.Duration(float64(d) * (1 - duty) / duty))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
