@@ -121,7 +121,9 @@ func (h *scopeHub) expected(t testing.TB, zones []string) []sqlite.RowKey {
 			break
 		}
 	}
-	slices.SortFunc(out, func(a, b sqlite.RowKey) int { return strings.Compare(string(a.Entity)+"/"+a.ID, string(b.Entity)+"/"+b.ID) })
+	slices.SortFunc(out, func(a, b sqlite.RowKey) int {
+		return strings.Compare(string(a.Entity)+"/"+a.ID, string(b.Entity)+"/"+b.ID)
+	})
 	return out
 }
 
@@ -145,7 +147,9 @@ func (h *scopeHub) holds(t testing.TB, n *edge.Node, zones []string, last *strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.SortFunc(got, func(a, b sqlite.RowKey) int { return strings.Compare(string(a.Entity)+"/"+a.ID, string(b.Entity)+"/"+b.ID) })
+	slices.SortFunc(got, func(a, b sqlite.RowKey) int {
+		return strings.Compare(string(a.Entity)+"/"+a.ID, string(b.Entity)+"/"+b.ID)
+	})
 	if !slices.Equal(got, want) {
 		*last = fmt.Sprintf("%s (zones %v) holds %v, hub scope is %v", n.Store.Node, zones, got, want)
 		return false
@@ -219,11 +223,15 @@ func TestScopeMoves(t *testing.T) {
 		t.Errorf("north still holds the moved ticket: %v", err)
 	}
 
+	api{t: t, base: north.URL()}.login("tech.north", "secret") // cached on edge-north
 	h.moveTeam(t, h.teams["North"].ID, "South")
 	h.waitHolds(t, "team and its user moved out of north", north, "North")
 	h.waitHolds(t, "team and its user moved into south", south, "South")
 	if _, err := south.Store.Row(bg, domain.EntityUser, h.users["North"].ID); err != nil {
 		t.Errorf("south lacks the moved team's user: %v", err)
+	}
+	if _, err := north.Store.GetCredential(bg, "tech.north"); domain.ErrorCode(err) != domain.CodeNotFound {
+		t.Errorf("edge-north keeps the cached login of a user who left its scope: %v", err)
 	}
 
 	before, _ := north.Store.Cursor(bg)

@@ -242,6 +242,12 @@ func (t *tx) purge(ctx context.Context, k RowKey, reason string) error {
 	if _, err := t.ExecContext(ctx, "DELETE FROM rows WHERE entity = ? AND id = ?", string(k.Entity), k.ID); err != nil {
 		return fmt.Errorf("purge %s %s: %w", k.Entity, k.ID, err)
 	}
+	// A user who left the scope may no longer log in here offline.
+	if k.Entity == domain.EntityUser {
+		if _, err := t.ExecContext(ctx, "DELETE FROM credentials WHERE user_id = ?", k.ID); err != nil {
+			return fmt.Errorf("purge login of user %s: %w", k.ID, err)
+		}
+	}
 	return nil
 }
 
