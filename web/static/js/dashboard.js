@@ -6,25 +6,34 @@ import * as overview from './dash/overview.js';
 import * as tickets from './dash/tickets.js';
 import * as teams from './dash/teams.js';
 import * as mapview from './dash/mapview.js';
+import * as conflicts from './dash/conflicts.js';
+import * as edges from './dash/edges.js';
 import { closeDrawer } from './dash/drawer.js';
 
+// roles, when set, limits a page to those roles: it is neither linked nor routed for others
+// (the hub refuses their requests anyway).
 const ROUTES = {
   overview: { label: 'Overview', view: overview },
   tickets: { label: 'Tickets', view: tickets },
   map: { label: 'Map', view: mapview },
   teams: { label: 'Teams', view: teams },
+  conflicts: { label: 'Conflicts', view: conflicts, roles: ['admin', 'dispatcher'] },
+  edges: { label: 'Edges', view: edges, roles: ['admin'] },
 };
+const allowed = r => !r.roles || r.roles.includes(api.user?.role);
 const LOGO = () => h('svg', { viewBox: '0 0 32 32', 'aria-hidden': 'true' },
   h('circle', { cx: 16, cy: 16, r: 15, fill: '#1f5fbf', stroke: '#fff', 'stroke-width': 2 }),
   h('path', { d: 'M9 22 L16 8 L23 22 M12 17 H20', stroke: '#fff', 'stroke-width': 3, fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }));
 
 const app = document.getElementById('app');
 let unsubscribe = null;
+let shellOff = []; // what showApp subscribed for the whole session (the nav badge)
 
 api.onLogout = () => { live.stop(); closeDrawer(); showLogin('You have been signed out.'); };
 
 function showLogin(notice) {
   if (unsubscribe) { unsubscribe(); unsubscribe = null; }
+  shellOff.forEach(off => off()); shellOff = [];
   document.title = 'Sign in · AIFF';
   const user = h('input', { name: 'username', autocomplete: 'username', required: true, autofocus: true });
   const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
@@ -60,8 +69,9 @@ function showLogin(notice) {
 
 function showApp() {
   const u = api.user || {};
+  const badge = h('span', { class: 'nav-badge', hidden: true, 'data-testid': 'conflict-badge' });
   const nav = h('nav', { class: 'nav', 'aria-label': 'Main' },
-    Object.entries(ROUTES).map(([k, r]) => h('a', { href: `#${k}`, 'data-route': k }, r.label)));
+    Object.entries(ROUTES).filter(([, r]) => allowed(r)).map(([k, r]) => h('a', { href: `#${k}`, 'data-route': k }, r.label, k === 'conflicts' ? badge : null)));
   const liveText = h('span', {}, 'Live');
   const liveBox = h('span', { class: 'live', title: 'Data refreshes every 15 seconds' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), liveText);
   const main = h('main', { id: 'main', tabindex: -1 });
@@ -74,14 +84,29 @@ function showApp() {
         h('span', { class: 'hide-sm', 'data-testid': 'whoami' }, `${u.username || ''} · ${u.role || ''}`),
         h('button', { type: 'button', onclick: () => api.logout() }, 'Sign out'))),
     main);
+  if (allowed(ROUTES.conflicts)) {
+    // The unresolved-conflicts count rides on the live refresh like every view's data.
+    const count = async () => {
+      const n = await conflicts.countUnresolved();
+      badge.hidden = !n;
+      mount(badge, String(n));
+      badge.setAttribute('aria-label', `${n} unresolved`);
+      badge.title = `${n} unresolved sync conflict${n === 1 ? '' : 's'}`;
+    };
+    const onChanged = () => count().catch(() => {});
+    document.addEventListener(conflicts.CHANGED, onChanged);
+    shellOff.push(live.subscribe(count), () => document.removeEventListener(conflicts.CHANGED, onChanged));
+    count().catch(() => {});
+  }
   live.onStatus(({ at, ok }) => {
     liveBox.classList.toggle('stale', !ok);
     mount(liveText, ok ? `Updated ${fmt.time(at)}` : `Update failed ${fmt.time(at)}`);
   });
 
   function route() {
-    const key = (location.hash.slice(1) || 'overview').split('?')[0];
-    const r = ROUTES[key] || ROUTES.overview;
+    let key = (location.hash.slice(1) || 'overview').split('?')[0];
+    if (!ROUTES[key] || !allowed(ROUTES[key])) key = 'overview';
+    const r = ROUTES[key];
     nav.querySelectorAll('a').forEach(a => a.dataset.route === key ? a.setAttribute('aria-current', 'page') : a.removeAttribute('aria-current'));
     document.title = `${r.label} · AIFF`;
     closeDrawer();

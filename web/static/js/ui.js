@@ -99,13 +99,13 @@ export function showErrors(form, err) {
 }
 
 /** confirmDialog asks a yes/no question in a modal; resolves true when confirmed. */
-export function confirmDialog(message, confirmLabel = 'Confirm', danger = true) {
+export function confirmDialog(message, confirmLabel = 'Confirm', danger = true, cancelLabel = 'Keep it') {
   return new Promise(resolve => {
     const dlg = h('dialog', { 'aria-label': 'Confirm' },
       h('div', { class: 'dlg' },
         h('p', {}, message),
         h('div', { class: 'dlg-actions' },
-          h('button', { type: 'button', onclick: () => close(false) }, 'Keep it'),
+          h('button', { type: 'button', onclick: () => close(false) }, cancelLabel),
           h('button', { type: 'button', class: danger ? 'danger' : 'primary', onclick: () => close(true) }, confirmLabel))));
     function close(v) { dlg.close(); dlg.remove(); resolve(v); }
     dlg.addEventListener('cancel', e => { e.preventDefault(); close(false); });
