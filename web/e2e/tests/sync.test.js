@@ -89,6 +89,9 @@ describe('sync conflicts and edge nodes', () => {
     assert.equal(await prioRow.getByTestId('value-lost').innerText(), 'High');
     assert.equal(await prioRow.getByTestId('value-current').innerText(), 'Critical');
     await shot(page, 'sync-01-conflicts');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, 'sync-01-conflicts-phone');
+    await page.setViewportSize({ width: 1400, height: 900 });
 
     // The zone filter: another zone has none of these, the conflicts' zone has both.
     const other = (await dispatcher.get('/api/zones')).items.map(z => z.name).find(z => z !== zone);
@@ -150,6 +153,24 @@ describe('sync conflicts and edge nodes', () => {
     assert.equal(await prioRow.getByTestId('value-current').innerText(), 'High');
     assert.equal(await prioRow.getByRole('button', { name: 'Use this value' }).count(), 0);
     await shot(page, 'sync-04-resolved');
+    assert.deepEqual(errors, [], 'no uncaught errors in the page');
+    await ctx.close();
+  });
+
+  it('a viewer gets neither page', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(15000);
+    const errors = watch(page);
+    const refused = [];
+    page.on('response', r => { if (r.url().includes('/api/sync/') && r.status() >= 400) refused.push(`${r.status()} ${r.url()}`); });
+    await signIn(page, server.base, 'viewer');
+    await page.locator('[data-kpi=total]').waitFor();
+    assert.deepEqual(await page.locator('nav a').evaluateAll(as => as.map(a => a.dataset.route)), ['overview', 'tickets', 'map', 'teams']);
+    await page.goto(`${server.base}/#conflicts`);
+    await page.locator('[data-kpi=total]').waitFor();
+    assert.equal(await page.locator('h1', { hasText: 'Sync conflicts' }).count(), 0, '#conflicts is not routed for viewers');
+    assert.deepEqual(refused, [], 'the dashboard asks no sync endpoint a viewer may not use');
     assert.deepEqual(errors, [], 'no uncaught errors in the page');
     await ctx.close();
   });
