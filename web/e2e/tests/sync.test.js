@@ -143,7 +143,20 @@ describe('sync conflicts and edge nodes', () => {
     all = (await dispatcher.get('/api/sync/conflicts')).items.filter(c => c.entity_id === ticket.id);
     assert.equal(all.find(c => c.field === 'priority').resolution, 'apply');
     await page.getByTestId('empty').waitFor();
-    await shot(page, 'sync-03-all-resolved');
+    await shot(page, 'sync-03-all-resolved', false);
+
+    // A new conflict reaches the list and the badge with the next live refresh.
+    const history = await edgeA.history('ticket', ticket.id);
+    const base = { status: fieldClock(history, 'status'), title: fieldClock(history, 'title') };
+    const now = Date.now();
+    await edgeB.edit({ ticket: ticket.id, zone, actor: `field-${slug(zone)}-2`, patch: { title: 'Boiler replaced' }, base, wallMs: now - 10_000 });
+    await edgeA.edit({ ticket: ticket.id, zone, actor, patch: { title: 'Boiler needs a new pump' }, base, wallMs: now - 20_000 });
+    await page.getByRole('button', { name: 'Refresh now' }).click();
+    const titleRow = page.locator(`li.conflict[data-entity-id="${ticket.id}"][data-field=title]`);
+    await titleRow.waitFor();
+    await waitFor(async () => (await badge.isVisible()) && (await badge.innerText()) === '1', { what: 'badge "1" after a live refresh' });
+    assert.equal(await titleRow.getByTestId('value-lost').innerText(), 'Boiler needs a new pump');
+    assert.equal(await titleRow.getByTestId('value-current').innerText(), 'Boiler replaced');
 
     // Show resolved: both, with what was decided and no buttons.
     await page.getByLabel('Show resolved').check();
