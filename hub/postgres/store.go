@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/sync/hlc"
+	"github.com/aiff/aiff/sync/server/syncstore"
 )
 
 var _ domain.Store = (*Store)(nil)
@@ -50,6 +52,9 @@ type Store struct {
 	pool *pgxpool.Pool
 	// trgm reports whether migration 0002 could build the trigram index for text search.
 	trgm bool
+	// rowCacheVal holds the merge states pushes built (sync_cache.go), made at first use.
+	rowCacheVal  *syncstore.RowCache
+	rowCacheOnce sync.Once
 }
 
 // NewStore returns a Store for url with defaults set; call Open before use.

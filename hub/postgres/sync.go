@@ -23,11 +23,18 @@ var _ syncstore.Store = (*Store)(nil)
 // PushChanges takes in a pushed batch in one write transaction (syncstore.Push).
 func (s *Store) PushChanges(ctx context.Context, p domain.Principal, changes []domain.Change) (wire.PushResponse, error) {
 	var resp wire.PushResponse
+	var ct *cachedSyncTx
 	err := s.write(ctx, func(tx *tx) error {
 		var err error
-		resp, err = syncstore.Push(ctx, &syncTx{tx}, s.Clock, tx.now, p, changes)
+		ct = &cachedSyncTx{syncTx: &syncTx{tx}, cache: s.rowCache()}
+		resp, err = syncstore.Push(ctx, ct, s.Clock, tx.now, p, changes)
 		return err
 	})
+	if err == nil {
+		for _, fn := range ct.after {
+			fn()
+		}
+	}
 	return resp, err
 }
 

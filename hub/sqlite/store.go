@@ -18,11 +18,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/migrations"
 	"github.com/aiff/aiff/sync/hlc"
+	"github.com/aiff/aiff/sync/server/syncstore"
 
 	sqlitedrv "modernc.org/sqlite"
 )
@@ -50,6 +52,9 @@ type Store struct {
 
 	writer *sql.DB
 	reader *sql.DB
+	// rowCacheVal holds the merge states pushes built (sync_cache.go), made at first use.
+	rowCacheVal  *syncstore.RowCache
+	rowCacheOnce sync.Once
 }
 
 // NewStore returns a Store for the file at path with defaults; call Open before use.

@@ -173,22 +173,15 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 	for k, v := range ps.rows {
 		ps.orig[k] = v
 	}
-	logged, err := tx.RowChanges(ctx, keys)
+	states, stamps, err := loadStates(ctx, tx, keys, horizon.HLC)
 	if err != nil {
 		return wire.PushResponse{}, err
 	}
+	ps.states = states
 	for _, k := range keys {
 		if _, ok := ps.rows[k]; !ok && k.Entity == domain.EntityTicket {
 			ps.newTickets++
 		}
-	}
-	ps.states = make(map[RowKey]merge.Row, len(keys))
-	for _, k := range keys {
-		row, err := merge.Replay(logged[k])
-		if err != nil {
-			return wire.PushResponse{}, fmt.Errorf("replay %s %s from the log: %w", k.Entity, k.ID, err)
-		}
-		ps.states[k] = row
 	}
 
 	results := make([]wire.Result, len(changes))
@@ -244,6 +237,7 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 			results[i].Seq = ps.w.Changes[at[i]].Seq
 		}
 	}
+	ps.remember(keys, stamps, horizon.HLC)
 	return wire.PushResponse{Results: results, Cursor: head, HLC: clock.Now().String()}, nil
 }
 
