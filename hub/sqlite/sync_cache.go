@@ -55,3 +55,7 @@ func (t *cachedSyncTx) RowStamps(ctx context.Context, keys []syncstore.RowKey) (
 	}
 	return out, nil
 }
+
+// SyncRowCache returns the cache of row merge states the store's pushes use (for metrics
+// and tests).
+func (s *Store) SyncRowCache() *syncstore.RowCache { return s.rowCache() }
