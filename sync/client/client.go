@@ -253,6 +253,11 @@ func (c *Client) Push(ctx context.Context, node string, changes []domain.Change)
 
 // Pull returns up to limit changes in scope after cursor (limit 0: the hub's default).
 func (c *Client) Pull(ctx context.Context, cursor int64, limit int) (*wire.PullResponse, error) {
+	return c.pull(ctx, cursor, limit, nil)
+}
+
+// pull is Pull with extra request headers.
+func (c *Client) pull(ctx context.Context, cursor int64, limit int, hdr http.Header) (*wire.PullResponse, error) {
 	q := url.Values{"cursor": {strconv.FormatInt(cursor, 10)}}
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
@@ -264,6 +269,9 @@ func (c *Client) Pull(ctx context.Context, cursor int64, limit int) (*wire.PullR
 	// Set explicitly, so the transport does not decompress transparently: wire.ReadFrame
 	// detects gzip itself and bounds the inflated size.
 	req.Header.Set("Accept-Encoding", "gzip")
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	resp, err := c.do("pull", req)
 	if err != nil {
 		return nil, err

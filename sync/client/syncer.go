@@ -375,12 +375,23 @@ func (s *Syncer) catchUp(ctx context.Context) error {
 	if limit <= 0 {
 		limit = 1000
 	}
+	if _, err := s.bootstrap(ctx, false); err != nil {
+		return err
+	}
 	for {
 		cur, err := s.Replica.Cursor(ctx)
 		if err != nil {
 			return fmt.Errorf("read cursor: %w", err)
 		}
-		page, err := s.Client.Pull(ctx, cur, limit)
+		page, err := s.pull(ctx, cur, limit)
+		if BehindHorizon(err) {
+			s.logger().Warn("the hub compacted history this replica has not seen; re-bootstrapping from a snapshot", "cursor", cur, "error", err)
+			if ok, berr := s.bootstrap(ctx, true); berr != nil {
+				return berr
+			} else if ok {
+				continue
+			}
+		}
 		var ce *Error
 		if errors.As(err, &ce) && ce.Status == 400 && ce.Field == "cursor" && cur > 0 {
 			r, ok := s.Replica.(Resetter)

@@ -161,7 +161,7 @@ func (h *Handler) Start() { h.once.Do(h.init) }
 // ServeHTTP serves the sync routes (relative to the mount point).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.once.Do(h.init)
-	h.router.ServeHTTP(w, r)
+	h.router.ServeHTTP(w, withBootstrap(r))
 }
 
 // Close ends every stream (error frame "unavailable", retry, close 1001), stops the fan-out
@@ -209,8 +209,11 @@ func (h *Handler) writeProblem(w http.ResponseWriter, r *http.Request, err error
 	rid := hubhttp.RequestID(r.Context())
 	p := hubhttp.Problem{Type: hubhttp.ProblemType(code), Title: http.StatusText(status), Status: status, RequestID: rid}
 	var rev *syncstore.RevokedError
+	var behind *syncstore.BehindHorizonError
 	if code == domain.CodeUnauthorized && errors.As(err, &rev) {
 		p.Type = hubhttp.ProblemBase + rev.ProblemSlug()
+	} else if errors.As(err, &behind) {
+		p.Type = hubhttp.ProblemBase + behind.ProblemSlug()
 	}
 	if code == domain.CodeInternal {
 		p.Detail = "internal error; quote request id " + rid + " when reporting it"
@@ -382,6 +385,9 @@ func (h *Handler) cursorParam(ctx context.Context, q url.Values) (cursor, head i
 	}
 	if cursor > head {
 		return 0, 0, domain.FieldErrorf("cursor", "cursor %d is beyond the hub's log head %d: rebuild from cursor 0", cursor, head)
+	}
+	if err := h.checkHorizon(ctx, cursor); err != nil {
+		return 0, 0, err
 	}
 	return cursor, head, nil
 }

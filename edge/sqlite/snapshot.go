@@ -1,0 +1,248 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/sync/client"
+	"github.com/aiff/aiff/sync/hlc"
+	"github.com/aiff/aiff/sync/merge"
+	"github.com/aiff/aiff/sync/snapshot"
+)
+
+// Bootstrap from a snapshot (sync/PROTOCOL.md §9.4, §9.5). A new or far-behind edge loads the
+// hub's snapshot of its scope into a staging table, rows_next, beside the rows it serves:
+// every verified chunk commits with the download's checkpoint (meta "bootstrap"), so a cut
+// download resumes where it stopped, also after a restart, and reads keep answering from the
+// old rows the whole time. SwitchSnapshot then replaces rows with rows_next in one
+// transaction, with the snapshot's cursor and zones, and applies this edge's unsynced
+// changes on top of the new rows, still pending: readers see the old state or the new one,
+// never a mixture, and no local edit is lost.
+
+var _ client.SnapshotStore = (*Store)(nil)
+
+// metaBootstrap holds the client's state of a bootstrap in progress (opaque JSON); absent
+// when none is.
+const metaBootstrap = "bootstrap"
+
+// stagingTable is where a snapshot is loaded before the switch.
+const stagingTable = "rows_next"
+
+// rowsDDL returns the schema's CREATE TABLE statement of the rows table and its CREATE INDEX
+// statements, taken from schema so the staged table can never drift from it.
+func rowsDDL() (table string, indexes []string) {
+	for _, st := range strings.Split(schema, ";") {
+		st = strings.TrimSpace(stripComments(st))
+		switch {
+		case strings.HasPrefix(st, "CREATE TABLE IF NOT EXISTS rows ("):
+			table = st
+		case strings.HasPrefix(st, "CREATE INDEX") && strings.Contains(st, " ON rows ("):
+			indexes = append(indexes, st)
+		}
+	}
+	return table, indexes
+}
+
+func stripComments(s string) string {
+	lines := strings.Split(s, "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if !strings.HasPrefix(strings.TrimSpace(l), "--") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// BootstrapState returns the state stored with the last staged chunk, nil when no bootstrap
+// is in progress (client.SnapshotStore).
+func (s *Store) BootstrapState(ctx context.Context) ([]byte, error) {
+	v, err := getMeta(ctx, s.reader, metaBootstrap)
+	if err != nil || v == "" {
+		return nil, err
+	}
+	return []byte(v), nil
+}
+
+// StageSnapshot stores rows (verified snapshot rows, in key order) in the staging table and
+// state, in one transaction; reset first empties the staging table (a new download). The
+// rows served are not touched. The clock moves past every change's clock, as for pulled
+// changes.
+func (s *Store) StageSnapshot(ctx context.Context, reset bool, rows []snapshot.Row, state []byte) error {
+	if s.writer == nil {
+		return domain.Errorf(domain.CodeUnavailable, "edge store is closed")
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin snapshot chunk: %w", err)
+	}
+	defer tx.Rollback()
+	table, _ := rowsDDL()
+	if reset {
+		if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+stagingTable); err != nil {
+			return fmt.Errorf("drop staged snapshot: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, strings.Replace(table, " rows (", " "+stagingTable+" (", 1)); err != nil {
+		return fmt.Errorf("create snapshot staging table: %w", err)
+	}
+	if len(rows) > 0 {
+		ins, err := tx.PrepareContext(ctx, strings.Replace(qSaveRow, "INTO rows (", "INTO "+stagingTable+" (", 1))
+		if err != nil {
+			return fmt.Errorf("prepare staged row: %w", err)
+		}
+		defer ins.Close()
+		var top hlc.Timestamp
+		for _, sr := range rows {
+			r, err := merge.Replay(sr.Changes)
+			if err != nil {
+				return fmt.Errorf("replay snapshot row %s: %w", sr.Key(), err)
+			}
+			for _, c := range r.Changes {
+				if ts, err := hlc.Parse(c.HLC); err == nil && top.Compare(ts) < 0 {
+					top = ts
+				}
+			}
+			state, err := encodeRow(r)
+			if err != nil {
+				return fmt.Errorf("encode %s: %w", sr.Key(), err)
+			}
+			doc := visibleDoc(r)
+			c := columnsOf(r, doc)
+			if _, err := ins.ExecContext(ctx, string(r.Entity), r.ID, c.zone, boolInt(r.Deleted != nil), string(doc), string(state), c.status,
+				c.priorityRank, c.assignedTeam, c.dueDate, c.createdAt, c.updatedAt, c.number, c.name); err != nil {
+				return fmt.Errorf("stage %s: %w", sr.Key(), err)
+			}
+		}
+		if top.Wall != 0 {
+			if _, err := s.Clock.Update(top); err == nil {
+				if err := setMeta(ctx, tx, metaHLC, s.Clock.Last().String()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := setMeta(ctx, tx, metaBootstrap, string(state)); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit snapshot chunk: %w", err)
+	}
+	return nil
+}
+
+// SwitchSnapshot makes the staged snapshot the edge's state, in one transaction: the staged
+// table replaces rows (the list indexes are built on it), zones become the scope and cursor
+// the pull cursor, and the bootstrap state is cleared. This edge's changes the snapshot does
+// not hold yet are then applied on top, so no local edit is lost: pending ones stay pending
+// (and are pushed as usual; one the snapshot already holds is answered duplicate then), and
+// ones acknowledged after the snapshot's cursor are applied as the hub's (the log tail brings
+// them again as duplicates). Readers see the old state until the commit, the new one after.
+func (s *Store) SwitchSnapshot(ctx context.Context, zones []string, cursor int64) error {
+	_, indexes := rowsDDL()
+	return s.write(ctx, func(t *tx) error {
+		var staged int
+		if err := t.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", stagingTable).Scan(&staged); err != nil {
+			return fmt.Errorf("find staged snapshot: %w", err)
+		}
+		if staged == 0 {
+			return domain.Errorf(domain.CodeInvalid, "no snapshot is staged")
+		}
+		t.s.cache.clear() // empty is always safe, whether this commits or not
+		for _, q := range []string{"DROP TABLE rows", "ALTER TABLE " + stagingTable + " RENAME TO rows"} {
+			if _, err := t.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("switch to the snapshot: %w", err)
+			}
+		}
+		for _, q := range indexes {
+			if _, err := t.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("index the snapshot: %w", err)
+			}
+		}
+		zs, _ := json.Marshal(slices.Sorted(slices.Values(zones)))
+		if err := setMeta(ctx, t, metaScope, string(zs)); err != nil {
+			return err
+		}
+		if err := setMeta(ctx, t, metaCursor, strconv.FormatInt(cursor, 10)); err != nil {
+			return err
+		}
+		if _, err := t.ExecContext(ctx, "DELETE FROM meta WHERE key = ?", metaBootstrap); err != nil {
+			return fmt.Errorf("clear bootstrap state: %w", err)
+		}
+		return t.carryForward(ctx, cursor)
+	})
+}
+
+// carryForward applies this edge's changes the new rows may lack: pending ones (kept pending,
+// or acknowledged when the snapshot holds them) and acknowledged ones after cursor.
+func (t *tx) carryForward(ctx context.Context, cursor int64) error {
+	rows, err := t.QueryContext(ctx, `SELECT change, status, hub_seq FROM outbox
+		WHERE status = 'pending' OR (status = 'acked' AND hub_seq > ?) ORDER BY seq`, cursor)
+	if err != nil {
+		return fmt.Errorf("read outbox: %w", err)
+	}
+	type own struct {
+		c      domain.Change
+		status string
+	}
+	var mine []own
+	for rows.Next() {
+		var b, status string
+		var seq int64
+		if err := rows.Scan(&b, &status, &seq); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan outbox: %w", err)
+		}
+		var c domain.Change
+		if err := json.Unmarshal([]byte(b), &c); err != nil {
+			rows.Close()
+			return fmt.Errorf("decode outbox change: %w", err)
+		}
+		if status == StatusAcked {
+			c.Seq = seq
+		}
+		mine = append(mine, own{c, status})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read outbox: %w", err)
+	}
+	for _, o := range mine {
+		row, err := t.row(ctx, o.c.Entity, o.c.EntityID)
+		if err != nil {
+			return err
+		}
+		if i := slices.IndexFunc(row.Changes, func(c domain.Change) bool { return c.ID == o.c.ID }); i >= 0 {
+			continue // in the snapshot already
+		}
+		next, _, err := merge.Apply(row, o.c)
+		if err != nil {
+			return fmt.Errorf("carry change %s forward: %w", o.c.ID, err)
+		}
+		t.put(next)
+	}
+	return nil
+}
+
+// DiscardSnapshot drops a staged snapshot and the bootstrap state (a download abandoned for
+// good); the rows served are not touched.
+func (s *Store) DiscardSnapshot(ctx context.Context) error {
+	return s.write(ctx, func(t *tx) error {
+		if _, err := t.ExecContext(ctx, "DROP TABLE IF EXISTS "+stagingTable); err != nil {
+			return fmt.Errorf("drop staged snapshot: %w", err)
+		}
+		if _, err := t.ExecContext(ctx, "DELETE FROM meta WHERE key = ?", metaBootstrap); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("clear bootstrap state: %w", err)
+		}
+		return nil
+	})
+}
