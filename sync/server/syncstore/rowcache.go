@@ -89,8 +89,12 @@ func (c *RowCache) Reset() {
 	c.lru.Init()
 }
 
-// Stats returns how many lookups found a matching entry and how many did not.
+// Stats returns how many lookups found a matching entry and how many did not (0, 0 for a
+// nil cache).
 func (c *RowCache) Stats() (hits, misses int64) {
+	if c == nil {
+		return 0, 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.hits, c.misses
@@ -98,6 +102,9 @@ func (c *RowCache) Stats() (hits, misses int64) {
 
 // Len returns the number of rows held.
 func (c *RowCache) Len() int {
+	if c == nil {
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m)
