@@ -63,6 +63,9 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// IntegrityInterval is how often the ready edge proves its zones match the hub's and
+	// repairs what differs (default DefaultIntegrityInterval; negative: never).
+	IntegrityInterval time.Duration
 }
 
 // Node is a running edge node.
@@ -73,6 +76,8 @@ type Node struct {
 	Store  *sqlite.Store
 	Client *client.Client
 	Syncer *client.Syncer
+	// Integrity compares the edge's zones with the hub's and repairs them (integrity.go).
+	Integrity *Integrity
 
 	ln      net.Listener
 	srv     *http.Server
@@ -169,8 +174,14 @@ func (n *Node) Open(ctx context.Context) (err error) {
 		return err
 	}
 
+	n.Integrity = NewIntegrity(n.Store, n.Client)
+	n.Integrity.Logger = n.logger.With(logKeyComponent, "integrity")
+	n.Integrity.Interval = n.cfg.IntegrityInterval
+	n.Integrity.Ready = func() bool { return n.Syncer.Status().Ready }
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{n: n}, collectors.NewGoCollector())
+	reg.MustRegister(n.Integrity.Collectors()...)
 	api := &edgehttp.Server{
 		Store:    n.Store,
 		Tokens:   tokens,
@@ -211,6 +222,13 @@ func (n *Node) Open(ctx context.Context) (err error) {
 		}
 		n.Syncer.Run(runCtx)
 	}()
+	if rev == nil && n.cfg.IntegrityInterval >= 0 {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.Integrity.Run(runCtx)
+		}()
+	}
 	n.logger.Info("edge node started", logKeyAddr, n.ln.Addr().String(), "hub", n.cfg.HubURL)
 	return nil
 }

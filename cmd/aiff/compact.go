@@ -87,5 +87,11 @@ func hubCompaction(store hubStore, getenv func(string) string) (*syncserver.Comp
 	if err != nil {
 		return nil, err
 	}
-	return &syncserver.Compaction{Store: c, Retention: retention, Interval: interval}, nil
+	// A replica silent for longer stops holding deleted rows' tombstones back and must
+	// re-bootstrap (sync/PROTOCOL.md §9.6).
+	replicaHorizon, err := durationEnv(getenv, "AIFF_SYNC_REPLICA_HORIZON", syncserver.DefaultReplicaHorizon)
+	if err != nil {
+		return nil, err
+	}
+	return &syncserver.Compaction{Store: c, Retention: retention, Interval: interval, ReplicaHorizon: replicaHorizon}, nil
 }

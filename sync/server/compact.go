@@ -35,6 +35,10 @@ type Compaction struct {
 	// batches so ingest keeps the writer and the CPU (default 0.1; 1 runs flat out). Once,
 	// the endpoint's and the command's run, is not paced.
 	Duty float64
+	// ReplicaHorizon is how long a replica may be silent and still hold tombstones back
+	// (default DefaultReplicaHorizon); each run also collects the tombstones every live
+	// replica holding them has acknowledged (watermark.go).
+	ReplicaHorizon time.Duration
 	// Now is the clock the horizon is taken from (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -61,6 +65,9 @@ func (c *Compaction) Once(ctx context.Context, retention time.Duration) (syncsto
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st, err := c.Store.Compact(ctx, now().Add(-retention))
+	if err == nil {
+		st.Tombstones, err = c.collectTombstones(ctx, now())
+	}
 	if err == nil {
 		compactRuns.WithLabelValues("ok").Inc()
 		compactDropped.Add(float64(st.Dropped))

@@ -87,6 +87,8 @@ type Handler struct {
 	// edgeStreams are the open streams by edge, ended at once when the edge's credential
 	// changes (scope.go).
 	edgeStreams edgeStreams
+	// marks are the replica cursors last recorded (watermark.go).
+	marks watermarks
 }
 
 // New returns a handler on store with defaults.
@@ -133,6 +135,8 @@ func (h *Handler) init() {
 	r.Put("/edges/{name}", h.handle(h.handleEdgeUpdate))
 	r.Get("/scope", h.handle(h.handleScope))
 	r.Post("/rows", h.handle(h.handleRows))
+	r.Get("/buckets", h.handle(h.handleBuckets))
+	r.Get("/buckets/{bucket}", h.handle(h.handleBucketRows))
 	r.NotFound(h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return domain.Errorf(domain.CodeNotFound, "no sync route for %s %s", r.Method, r.URL.Path)
 	}))
@@ -452,6 +456,9 @@ func (h *Handler) handlePull(w http.ResponseWriter, r *http.Request) error {
 	}
 	cursor, head, err := h.cursorParam(r.Context(), q)
 	if err != nil {
+		return err
+	}
+	if err := h.noteCursor(r.Context(), p, sc, cursor); err != nil {
 		return err
 	}
 	page, err := h.listChanges(r.Context(), cursor, sc, limit+1)

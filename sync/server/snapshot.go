@@ -99,6 +99,12 @@ func (h *Handler) handleSnapshot(w http.ResponseWriter, r *http.Request) error {
 		Rows: int64(len(rows)), After: q.Get("after")}
 	if after.IsZero() {
 		hdr.After = ""
+		if r.Header.Get("Range") == "" {
+			// A fresh bootstrap: a replica told to re-bootstrap is live again from here.
+			if err := h.rebootstrapped(r.Context(), p, sc, log.Cursor); err != nil {
+				return err
+			}
+		}
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")

@@ -42,6 +42,9 @@ func (h *Handler) handleStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := h.noteCursor(r.Context(), p, sc, cursor); err != nil {
+		return err
+	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{wire.Subprotocol}})
 	if err != nil {
 		return nil // Accept has answered the client
@@ -291,6 +294,11 @@ func (st *stream) readLoop(ctx context.Context) error {
 		}
 		if head, err := st.h.Store.LastSeq(ctx); err == nil {
 			streamLag.Observe(float64(max(0, head-ack.Cursor)))
+		}
+		// The ack is the replica's watermark (tombstones wait for it). A failure to record it
+		// only delays tombstone collection, so it does not end the stream.
+		if err := st.h.noteCursor(ctx, st.p, st.sc, ack.Cursor); err != nil && ctx.Err() == nil {
+			st.h.Logger.Warn("record stream ack", logKeyNode, st.p.Node, logKeyCursor, ack.Cursor, logKeyError, err)
 		}
 	}
 }

@@ -43,6 +43,8 @@ type CompactStats struct {
 	Trimmed int `json:"trimmed"`
 	// Millis is how long the run took.
 	Millis int64 `json:"millis"`
+	// Tombstones reports the tombstone collection that follows compaction (watermark.go).
+	Tombstones TombstoneStats `json:"tombstones"`
 }
 
 // Add adds o's counts to s (a store sums its batches with it).

@@ -169,6 +169,19 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 	if ps.rows, err = tx.LockRows(ctx, keys); err != nil {
 		return wire.PushResponse{}, err
 	}
+	var purged map[RowKey]bool // rows whose tombstones were collected (watermark.go)
+	if pt, ok := tx.(PurgeTx); ok {
+		if purged, err = pt.PurgedRows(ctx, keys); err != nil {
+			return wire.PushResponse{}, err
+		}
+		gone, err := pt.PurgedChanges(ctx, ids)
+		if err != nil {
+			return wire.PushResponse{}, err
+		}
+		for id, seq := range gone {
+			known[id] = seq
+		}
+	}
 	ps.orig = make(map[RowKey]any, len(ps.rows))
 	for k, v := range ps.rows {
 		ps.orig[k] = v
@@ -200,6 +213,11 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 		inBatch[c.ID] = true
 		if err := ps.checkScope(ctx, i, c); err != nil {
 			return wire.PushResponse{}, err
+		}
+		if k := (RowKey{c.Entity, c.EntityID}); purged[k] {
+			err := RejectPurged(k)
+			results[i].Status, results[i].Code, results[i].Error = wire.Rejected, domain.ErrorCode(err), rejectText(err)
+			continue
 		}
 		if err := belowHorizon(ps.states[RowKey{c.Entity, c.EntityID}], c, horizon, hubMade); err != nil {
 			results[i].Status, results[i].Code, results[i].Error = wire.Rejected, domain.ErrorCode(err), rejectText(err)
