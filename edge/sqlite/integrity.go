@@ -17,8 +17,9 @@ import (
 type IntegrityView struct {
 	Zone   string
 	Cursor int64
-	// Pending counts unsynced local changes: while there are any, the replica's rows differ
-	// from the hub's on purpose and are not compared.
+	// Pending counts unsynced local changes, and accepted ones the cursor has not reached:
+	// while there are any, the replica's rows differ from the hub's at Cursor on purpose and
+	// are not compared.
 	Pending int
 	States  []merge.State
 }
@@ -42,7 +43,10 @@ func (s *Store) Integrity(ctx context.Context, zone string) (IntegrityView, erro
 	} else if c != "" {
 		v.Cursor, _ = strconv.ParseInt(c, 10, 64)
 	}
-	if err := rtx.QueryRowContext(ctx, "SELECT count(*) FROM outbox WHERE status = 'pending'").Scan(&v.Pending); err != nil {
+	// A change the hub accepted beyond the cursor is in the rows but not yet in the hub's
+	// state at the cursor: not comparable either, until the stream brings it back.
+	if err := rtx.QueryRowContext(ctx, "SELECT count(*) FROM outbox WHERE status = 'pending' OR (status = 'acked' AND hub_seq > ?)",
+		v.Cursor).Scan(&v.Pending); err != nil {
 		return v, fmt.Errorf("count pending: %w", err)
 	}
 	rows, err := rtx.QueryContext(ctx, "SELECT entity, id, state FROM rows WHERE entity IN ('ticket', 'team', 'zone') AND zone = ?", zone)
