@@ -299,7 +299,7 @@ func TestBootstrapServesOldStateAndCarriesEdits(t *testing.T) {
 		}
 	}()
 	chunks := 0
-	cursor, err := c.Bootstrap(bg, st, client.BootstrapOptions{OnChunk: func(snapshot.Checkpoint) {
+	cursor, err := c.Bootstrap(bg, st, client.BootstrapOptions{StageRows: 1, OnChunk: func(snapshot.Checkpoint) {
 		chunks++
 		if tk, err := st.GetTicket(bg, x.ID); err != nil || tk.Title != x.Title {
 			t.Errorf("during the download x reads %q, %v; want the old %q", tk.Title, err, x.Title)

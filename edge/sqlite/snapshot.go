@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/sync/client"
@@ -79,6 +81,7 @@ func (s *Store) StageSnapshot(ctx context.Context, reset bool, rows []snapshot.R
 	if s.writer == nil {
 		return domain.Errorf(domain.CodeUnavailable, "edge store is closed")
 	}
+	enc := encodeStaged(rows) // before taking the write lock: local writes go on meanwhile
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	tx, err := s.writer.BeginTx(ctx, nil)
@@ -102,25 +105,15 @@ func (s *Store) StageSnapshot(ctx context.Context, reset bool, rows []snapshot.R
 		}
 		defer ins.Close()
 		var top hlc.Timestamp
-		for _, sr := range rows {
-			r, err := merge.Replay(sr.Changes)
-			if err != nil {
-				return fmt.Errorf("replay snapshot row %s: %w", sr.Key(), err)
+		for i := range enc {
+			if enc[i].err != nil {
+				return enc[i].err
 			}
-			for _, c := range r.Changes {
-				if ts, err := hlc.Parse(c.HLC); err == nil && top.Compare(ts) < 0 {
-					top = ts
-				}
+			if top.Compare(enc[i].top) < 0 {
+				top = enc[i].top
 			}
-			state, err := encodeRow(r)
-			if err != nil {
-				return fmt.Errorf("encode %s: %w", sr.Key(), err)
-			}
-			doc := visibleDoc(r)
-			c := columnsOf(r, doc)
-			if _, err := ins.ExecContext(ctx, string(r.Entity), r.ID, c.zone, boolInt(r.Deleted != nil), string(doc), string(state), c.status,
-				c.priorityRank, c.assignedTeam, c.dueDate, c.createdAt, c.updatedAt, c.number, c.name); err != nil {
-				return fmt.Errorf("stage %s: %w", sr.Key(), err)
+			if _, err := ins.ExecContext(ctx, enc[i].args...); err != nil {
+				return fmt.Errorf("stage %s: %w", rows[i].Key(), err)
 			}
 		}
 		if top.Wall != 0 {
@@ -138,6 +131,54 @@ func (s *Store) StageSnapshot(ctx context.Context, reset bool, rows []snapshot.R
 		return fmt.Errorf("commit snapshot chunk: %w", err)
 	}
 	return nil
+}
+
+// stagedRow is a snapshot row ready to insert: the arguments of qSaveRow and the latest
+// clock among its changes.
+type stagedRow struct {
+	args []any
+	top  hlc.Timestamp
+	err  error
+}
+
+// encodeStaged replays and encodes rows on every core: the rows' states, visible documents
+// and list columns, exactly as saveRow would store them.
+func encodeStaged(rows []snapshot.Row) []stagedRow {
+	out := make([]stagedRow, len(rows))
+	workers := min(runtime.GOMAXPROCS(0), (len(rows)+63)/64)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(rows); i += workers {
+				out[i] = encodeStagedRow(rows[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func encodeStagedRow(sr snapshot.Row) stagedRow {
+	r, err := merge.Replay(sr.Changes)
+	if err != nil {
+		return stagedRow{err: fmt.Errorf("replay snapshot row %s: %w", sr.Key(), err)}
+	}
+	var top hlc.Timestamp
+	for _, c := range r.Changes {
+		if ts, err := hlc.Parse(c.HLC); err == nil && top.Compare(ts) < 0 {
+			top = ts
+		}
+	}
+	state, err := encodeRow(r)
+	if err != nil {
+		return stagedRow{err: fmt.Errorf("encode %s: %w", sr.Key(), err)}
+	}
+	doc := visibleDoc(r)
+	c := columnsOf(r, doc)
+	return stagedRow{top: top, args: []any{string(r.Entity), r.ID, c.zone, boolInt(r.Deleted != nil), string(doc), string(state), c.status,
+		c.priorityRank, c.assignedTeam, c.dueDate, c.createdAt, c.updatedAt, c.number, c.name}}
 }
 
 // SwitchSnapshot makes the staged snapshot the edge's state, in one transaction: the staged

@@ -108,7 +108,10 @@ type BootstrapOptions struct {
 	MaxFailures int
 	// MinBackoff, MaxBackoff bound the wait between attempts (defaults 1 s and 30 s).
 	MinBackoff, MaxBackoff time.Duration
-	// OnChunk, if set, is called after each staged chunk with the checkpoint (tests).
+	// StageRows is about how many rows one local transaction stages (default 2048; whole
+	// chunks, so at least one chunk's rows).
+	StageRows int
+	// OnChunk, if set, is called after each staging transaction with its checkpoint (tests).
 	OnChunk func(cp snapshot.Checkpoint)
 }
 
@@ -192,42 +195,91 @@ func rowsOf(bs *bootstrapState) int64 {
 }
 
 // bootstrapOnce opens one stream (whole, by range, or by key, from bs) and stages its chunks
-// until it ends or fails. It returns the state to go on from, whether a chunk was staged, and
-// nil once the trailer verified.
+// until it ends or fails. It returns the state to go on from, whether rows were staged, and
+// nil once the trailer verified. Reading and verifying run on their own goroutine, ahead of
+// the local transactions, which take StageRows rows at a time.
 func (c *Client) bootstrapOnce(ctx context.Context, st SnapshotStore, bs *bootstrapState, opt BootstrapOptions) (*bootstrapState, bool, error) {
 	rd, body, bs, err := c.openSnapshot(ctx, st, bs, opt)
 	if err != nil {
 		return bs, false, err
 	}
-	defer body.Close()
+	type item struct {
+		rows []snapshot.Row
+		cp   snapshot.Checkpoint
+		err  error
+	}
+	items := make(chan item, 8)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			ch, err := rd.Next()
+			select {
+			case items <- item{rows: ch.Rows, cp: rd.Checkpoint(), err: err}:
+			case <-rctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		body.Close() // unblocks a read in progress
+		<-done
+	}()
+	stageRows := opt.StageRows
+	if stageRows <= 0 {
+		stageRows = 2048
+	}
 	progressed := false
-	for {
-		ch, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			bs.Checkpoint = rd.Checkpoint()
-			if err := c.stage(ctx, st, false, nil, bs); err != nil {
+	var pend []snapshot.Row
+	var pendCP snapshot.Checkpoint
+	flush := func(force bool) error {
+		if len(pend) == 0 && !force {
+			return nil
+		}
+		bs.Checkpoint = pendCP
+		if err := c.stage(ctx, st, false, pend, bs); err != nil {
+			return err
+		}
+		if len(pend) > 0 {
+			progressed = true
+			if opt.OnChunk != nil {
+				opt.OnChunk(bs.Checkpoint)
+			}
+		}
+		pend = pend[:0]
+		return nil
+	}
+	for it := range items {
+		if errors.Is(it.err, io.EOF) {
+			pendCP = it.cp // complete
+			return bs, progressed, flush(true)
+		}
+		if it.err != nil {
+			// Keep what was verified before the failure.
+			if err := flush(false); err != nil {
 				return bs, progressed, err
 			}
-			return bs, progressed, nil
-		}
-		if err != nil {
 			var ce *snapshot.ChecksumError
-			if errors.As(err, &ce) || domain.ErrorCode(err) == domain.CodeInvalid || domain.ErrorCode(err) == domain.CodeTooLarge {
+			if errors.As(it.err, &ce) || domain.ErrorCode(it.err) == domain.CodeInvalid || domain.ErrorCode(it.err) == domain.CodeTooLarge {
 				// These bytes do not continue the stream (it changed under a range request,
 				// or was damaged): resume by key from what is verified.
 				bs.RangeFailed = true
 			}
-			return bs, progressed, err
+			return bs, progressed, it.err
 		}
-		bs.Checkpoint = rd.Checkpoint()
-		if err := c.stage(ctx, st, false, ch.Rows, bs); err != nil {
-			return bs, progressed, err
-		}
-		progressed = true
-		if opt.OnChunk != nil {
-			opt.OnChunk(bs.Checkpoint)
+		pend, pendCP = append(pend, it.rows...), it.cp
+		if len(pend) >= stageRows {
+			if err := flush(false); err != nil {
+				return bs, progressed, err
+			}
 		}
 	}
+	return bs, progressed, ctx.Err()
 }
 
 func (c *Client) stage(ctx context.Context, st SnapshotStore, reset bool, rows []snapshot.Row, bs *bootstrapState) error {
