@@ -41,11 +41,18 @@ func (s *Store) PushChanges(ctx context.Context, p domain.Principal, changes []d
 // syncTx is syncstore.Tx on a write transaction.
 type syncTx struct{ tx *tx }
 
+const knownChangesSQL = "SELECT id, seq FROM changes WHERE id = ANY($1)"
+
 func (t *syncTx) KnownChanges(ctx context.Context, ids []string) (map[string]int64, error) {
-	rows, err := t.tx.Query(ctx, "SELECT id, seq FROM changes WHERE id = ANY($1)", ids)
+	rows, err := t.tx.Query(ctx, knownChangesSQL, ids)
 	if err != nil {
 		return nil, fmt.Errorf("known changes: %w", err)
 	}
+	return scanKnown(rows)
+}
+
+// scanKnown reads KnownChanges' result and closes rows.
+func scanKnown(rows pgx.Rows) (map[string]int64, error) {
 	defer rows.Close()
 	out := map[string]int64{}
 	for rows.Next() {
@@ -56,7 +63,10 @@ func (t *syncTx) KnownChanges(ctx context.Context, ids []string) (map[string]int
 		}
 		out[id] = seq
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("known changes: %w", err)
+	}
+	return out, nil
 }
 
 func byEntity(keys []syncstore.RowKey) map[domain.Entity][]string {
@@ -74,6 +84,28 @@ func byEntity(keys []syncstore.RowKey) map[domain.Entity][]string {
 // row take turns and each merges over the other's committed change.
 func (t *syncTx) LockRows(ctx context.Context, keys []syncstore.RowKey) (map[syncstore.RowKey]any, error) {
 	out := map[syncstore.RowKey]any{}
+	for _, q := range lockRowsQueries(keys) {
+		rows, err := t.tx.Query(ctx, q.sql, q.ids)
+		if err != nil {
+			return nil, fmt.Errorf("load %s rows: %w", q.entity, err)
+		}
+		if err := scanLockedRows(q.entity, rows, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// lockRowsQuery is one entity's part of LockRows.
+type lockRowsQuery struct {
+	entity domain.Entity
+	sql    string
+	ids    []string
+}
+
+// lockRowsQueries returns LockRows' queries, entities in a fixed order, ids sorted.
+func lockRowsQueries(keys []syncstore.RowKey) []lockRowsQuery {
+	var out []lockRowsQuery
 	m := byEntity(keys)
 	for _, entity := range []domain.Entity{domain.EntityZone, domain.EntityTeam, domain.EntityUser, domain.EntityTicket} {
 		ids := m[entity]
@@ -91,46 +123,47 @@ func (t *syncTx) LockRows(ctx context.Context, keys []syncstore.RowKey) (map[syn
 		case domain.EntityZone:
 			q = "SELECT " + zoneCols + " FROM zones WHERE id = ANY($1) ORDER BY id FOR UPDATE"
 		}
-		rows, err := t.tx.Query(ctx, q, ids)
-		if err != nil {
-			return nil, fmt.Errorf("load %s rows: %w", entity, err)
-		}
-		for rows.Next() {
-			var (
-				v   any
-				id  string
-				err error
-			)
-			switch entity {
-			case domain.EntityTicket:
-				var r domain.Ticket
-				r, err = scanTicket(rows)
-				v, id = r, r.ID
-			case domain.EntityTeam:
-				var r domain.Team
-				r, err = scanTeam(rows)
-				v, id = r, r.ID
-			case domain.EntityUser:
-				var r domain.User
-				r, err = scanUser(rows)
-				v, id = r, r.ID
-			case domain.EntityZone:
-				var r domain.Zone
-				r, err = scanZone(rows)
-				v, id = r, r.ID
-			}
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("scan %s: %w", entity, err)
-			}
-			out[syncstore.RowKey{Entity: entity, ID: id}] = v
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+		out = append(out, lockRowsQuery{entity: entity, sql: q, ids: ids})
 	}
-	return out, nil
+	return out
+}
+
+// scanLockedRows reads one entity's LockRows result into out and closes rows.
+func scanLockedRows(entity domain.Entity, rows pgx.Rows, out map[syncstore.RowKey]any) error {
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			v   any
+			id  string
+			err error
+		)
+		switch entity {
+		case domain.EntityTicket:
+			var r domain.Ticket
+			r, err = scanTicket(rows)
+			v, id = r, r.ID
+		case domain.EntityTeam:
+			var r domain.Team
+			r, err = scanTeam(rows)
+			v, id = r, r.ID
+		case domain.EntityUser:
+			var r domain.User
+			r, err = scanUser(rows)
+			v, id = r, r.ID
+		case domain.EntityZone:
+			var r domain.Zone
+			r, err = scanZone(rows)
+			v, id = r, r.ID
+		}
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", entity, err)
+		}
+		out[syncstore.RowKey{Entity: entity, ID: id}] = v
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load %s rows: %w", entity, err)
+	}
+	return nil
 }
 
 func (t *syncTx) RowChanges(ctx context.Context, keys []syncstore.RowKey) (map[syncstore.RowKey][]domain.Change, error) {

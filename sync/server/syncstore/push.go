@@ -158,6 +158,11 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 			keys = append(keys, k)
 		}
 	}
+	if pf, ok := tx.(Prefetcher); ok {
+		if err := pf.Prefetch(ctx, ids, keys); err != nil {
+			return wire.PushResponse{}, err
+		}
+	}
 	known, err := tx.KnownChanges(ctx, ids)
 	if err != nil {
 		return wire.PushResponse{}, err
