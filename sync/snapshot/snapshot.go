@@ -207,9 +207,9 @@ func checkRow(r *Row, prev Key, h Header, lim Limits) error {
 		}
 	}
 	// The wire rules for changes from the hub's log: seq > 0 and increasing, the last at or
-	// before the cursor, valid ids, clocks, ops and fields. Marshal validates and normalizes
-	// the changes in place.
-	if _, err := wire.Marshal(&wire.FrameChanges{Changes: r.Changes, Cursor: h.Cursor}); err != nil {
+	// before the cursor, valid ids, clocks, ops and fields. CheckLogChanges validates and
+	// normalizes the changes in place (what wire.Marshal checks, without encoding them).
+	if err := wire.CheckLogChanges(r.Changes, h.Cursor); err != nil {
 		var de *domain.Error
 		if errors.As(err, &de) {
 			return de
