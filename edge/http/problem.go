@@ -13,36 +13,17 @@ import (
 	"time"
 
 	"github.com/aiff/aiff/domain"
+	hubhttp "github.com/aiff/aiff/hub/http"
 )
 
-// ProblemBase prefixes problem type URIs; the same identifiers as the hub's (hub/http).
-const ProblemBase = "https://aiff.dev/problems/"
+// ProblemBase prefixes problem type URIs; the identifiers and the code → status table are the
+// hub's (hub/http), so a client sees the same answers from the hub and from an edge.
+const ProblemBase = hubhttp.ProblemBase
 
 const (
-	codeMethodNotAllowed     domain.Code = "method_not_allowed"
-	codeUnsupportedMediaType domain.Code = "unsupported_media_type"
+	codeMethodNotAllowed     = hubhttp.CodeMethodNotAllowed
+	codeUnsupportedMediaType = hubhttp.CodeUnsupportedMediaType
 )
-
-type problemKind struct {
-	Status int
-	Slug   string
-	Title  string
-}
-
-// problemKinds maps each error code to its HTTP status and problem type: the one table.
-var problemKinds = map[domain.Code]problemKind{
-	domain.CodeInvalid:         {http.StatusBadRequest, "invalid", "Invalid request"},
-	domain.CodeNotFound:        {http.StatusNotFound, "not-found", "Not found"},
-	domain.CodeConflict:        {http.StatusConflict, "conflict", "Conflict"},
-	domain.CodeUnauthorized:    {http.StatusUnauthorized, "unauthorized", "Unauthorized"},
-	domain.CodeForbidden:       {http.StatusForbidden, "forbidden", "Forbidden"},
-	domain.CodeTooManyRequests: {http.StatusTooManyRequests, "too-many-requests", "Too many requests"},
-	domain.CodeTooLarge:        {http.StatusRequestEntityTooLarge, "too-large", "Request too large"},
-	domain.CodeUnavailable:     {http.StatusServiceUnavailable, "unavailable", "Service unavailable"},
-	domain.CodeInternal:        {http.StatusInternalServerError, "internal", "Internal error"},
-	codeMethodNotAllowed:       {http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"},
-	codeUnsupportedMediaType:   {http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"},
-}
 
 // Problem is an RFC 9457 problem details body.
 type Problem struct {
@@ -66,13 +47,9 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 }
 
 func writeProblemStatic(w http.ResponseWriter, _ *http.Request, err error) {
-	code := domain.ErrorCode(err)
-	k, ok := problemKinds[code]
-	if !ok {
-		code, k = domain.CodeInternal, problemKinds[domain.CodeInternal]
-	}
-	p := Problem{Type: ProblemBase + k.Slug, Title: k.Title, Status: k.Status}
-	if code == domain.CodeInternal {
+	status, typ, title := hubhttp.ProblemKind(domain.ErrorCode(err))
+	p := Problem{Type: typ, Title: title, Status: status}
+	if status == http.StatusInternalServerError {
 		p.Detail = "internal error"
 	} else {
 		p.Detail, p.Field = domain.ErrorMessage(err), domain.ErrorField(err)
@@ -82,12 +59,12 @@ func writeProblemStatic(w http.ResponseWriter, _ *http.Request, err error) {
 		secs := int((ra.RetryAfter() + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
 	}
-	if k.Status == http.StatusUnauthorized {
+	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="aiff-edge"`)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(k.Status)
+	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(p)
 }
 

@@ -16,10 +16,14 @@ import (
 // releases; clients switch on them rather than on the title or detail text.
 const ProblemBase = "https://aiff.dev/problems/"
 
-// Pseudo-codes for failures that come from routing, not from the domain.
+// Pseudo-codes for failures that come from routing, not from the domain. Exported so the edge's
+// API (edge/http) answers them with the same problem types.
 const (
-	codeMethodNotAllowed     domain.Code = "method_not_allowed"
-	codeUnsupportedMediaType domain.Code = "unsupported_media_type"
+	CodeMethodNotAllowed     domain.Code = "method_not_allowed"
+	CodeUnsupportedMediaType domain.Code = "unsupported_media_type"
+
+	codeMethodNotAllowed     = CodeMethodNotAllowed
+	codeUnsupportedMediaType = CodeUnsupportedMediaType
 )
 
 // problemKind is the HTTP face of one error code.
@@ -53,6 +57,17 @@ type Problem struct {
 	Detail    string `json:"detail"`
 	Field     string `json:"field,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+}
+
+// ProblemKind returns the HTTP status, the problem type URI and the title for an error code
+// (CodeInternal's for an unknown one): the one table, which the edge's API uses too so that a
+// client sees the same answers from the hub and from an edge.
+func ProblemKind(c domain.Code) (status int, typ, title string) {
+	k, ok := problemKinds[c]
+	if !ok {
+		k = problemKinds[domain.CodeInternal]
+	}
+	return k.Status, ProblemBase + k.Slug, k.Title
 }
 
 // ProblemType returns the stable type URI for an error code.
