@@ -30,9 +30,6 @@ type Config struct {
 	Dir string
 	// Trace, if set, receives one line per step (what the simulation did).
 	Trace func(line string)
-	// Strict fails on known bugs of the code under test too (see knownBugs); otherwise they
-	// are counted in Report.Tolerated and the run goes on to look for others.
-	Strict bool
 }
 
 // Report summarizes a run.
@@ -46,8 +43,6 @@ type Report struct {
 	Conflicts int            // conflict records on the hub
 	Requests  int            // HTTP requests that reached the hub
 	Results   map[string]int // push results the hub answered, by status (delivered or lost)
-	// Tolerated counts occurrences of known bugs (knownBugs) that did not fail the run.
-	Tolerated map[string]int
 }
 
 func (r Report) String() string {
@@ -61,8 +56,8 @@ func (r Report) String() string {
 	}) {
 		ops = append(ops, fmt.Sprintf("%s=%d", k, r.Ops[k]))
 	}
-	return fmt.Sprintf("seed %d: %d steps, hub head %d, %d acked edge writes (%d dead-lettered), %d conflict records, %d requests, push results %v; known bugs tolerated %v; ops %s",
-		r.Seed, r.Steps, r.HubHead, r.Acked, r.Dead, r.Conflicts, r.Requests, r.Results, r.Tolerated, strings.Join(ops, " "))
+	return fmt.Sprintf("seed %d: %d steps, hub head %d, %d acked edge writes (%d dead-lettered), %d conflict records, %d requests, push results %v; ops %s",
+		r.Seed, r.Steps, r.HubHead, r.Acked, r.Dead, r.Conflicts, r.Requests, r.Results, strings.Join(ops, " "))
 }
 
 // Violation is a broken invariant: the simulation found a bug (as opposed to failing to run).
@@ -75,20 +70,6 @@ func (v *Violation) Error() string { return "invariant " + v.Invariant + ": " + 
 
 func violation(inv, format string, args ...any) error {
 	return &Violation{Invariant: inv, Detail: fmt.Sprintf(format, args...)}
-}
-
-// Known bugs of the code under test can be tolerated with tolerate unless Config.Strict, so
-// that a run can look past one for others; each gets a named constant saying the broken
-// invariant and the fix it waits for. None is open (number-after-final was fixed in
-// sync/merge, see TestNumberAfterFinal).
-
-// tolerate reports whether a failed check is the known bug name (cond), counting it.
-func (w *world) tolerate(name string, cond bool) bool {
-	if !cond || w.cfg.Strict {
-		return false
-	}
-	w.rep.Tolerated[name]++
-	return true
 }
 
 // zones of every run; edges hold overlapping subsets of them.
@@ -197,7 +178,7 @@ func newWorld(cfg Config) *world {
 		teams:     map[string][]string{},
 		resultSeq: map[string]int64{},
 	}
-	w.rep = Report{Seed: cfg.Seed, Steps: cfg.Steps, Ops: map[string]int{}, Tolerated: map[string]int{}, Results: map[string]int{}}
+	w.rep = Report{Seed: cfg.Seed, Steps: cfg.Steps, Ops: map[string]int{}, Results: map[string]int{}}
 	// IDs are ULIDs whose random part breaks ties between equal clocks (merge.Version) and
 	// orders outboxes; drawn from the seed, they make a run repeat exactly.
 	var key [32]byte
