@@ -68,10 +68,9 @@ func TestStorePathWithHash(t *testing.T) {
 // TestNumberAfterFinal (fixed in sync/merge: the hub-assigned number is exempt from the
 // final-status rule; kept as a regression test): a ticket created and cancelled on an edge
 // before its first push. The hub accepts both changes and appends its ticket_number change
-// stamped after the cancellation; merge rejects that change (kind final), yet the hub writes
-// the number into its tickets row. The typed row then disagrees with the replay of the log,
-// and no replica that replays the log shows the number. Seen in the default seeds (2, 5, 7,
-// 8, … count it under "known bugs tolerated").
+// stamped after the cancellation; merge used to reject that change (kind final) while the hub
+// wrote the number into its tickets row, so the typed row disagreed with the replay of the log.
+// It showed in about half of the default seeds.
 func TestNumberAfterFinal(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(Config{Seed: 1, Steps: 1, Edges: 2, Dir: simDir(t)})
