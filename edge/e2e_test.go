@@ -8,7 +8,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -459,9 +462,13 @@ func measureOfflineCatchUp(t *testing.T, hub *hubProc) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stopProfile := profileWindow(t, "catchup-"+t.Name())
+	cpu0 := processCPU()
 	start = time.Now()
 	checkFor(t, 120*time.Second, "convergence after the hub came back", atHead(t, hub, digestsEqual(t, hubc, "North", a, b), a, b))
 	converged := time.Since(start)
+	cpu := processCPU() - cpu0
+	stopProfile()
 	if head, _ := hub.store.LastSeq(bg); head != before+10000 {
 		t.Errorf("hub log grew by %d changes, want the 10,000 offline edits", head-before)
 	}
@@ -471,8 +478,8 @@ func measureOfflineCatchUp(t *testing.T, hub *hubProc) {
 	if tk, err := hub.store.GetTicket(bg, ids[len(ids)-1]); err != nil || tk.Description != "offline edit 9999" {
 		t.Errorf("last offline edit on the hub: %q, %v", tk.Description, err)
 	}
-	t.Logf("10,000 offline edits: written in %s (%.0f/s); hub and both edges converged %s after the hub came back",
-		wrote.Round(time.Millisecond), 10000/wrote.Seconds(), converged.Round(time.Millisecond))
+	t.Logf("10,000 offline edits: written in %s (%.0f/s); hub and both edges converged %s after the hub came back (process CPU %s)",
+		wrote.Round(time.Millisecond), 10000/wrote.Seconds(), converged.Round(time.Millisecond), cpu.Round(time.Millisecond))
 
 	lat := make([]time.Duration, 0, 200)
 	for i := range cap(lat) {
@@ -493,4 +500,36 @@ func measureOfflineCatchUp(t *testing.T, hub *hubProc) {
 	slices.Sort(lat)
 	q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))].Round(time.Microsecond) }
 	t.Logf("propagation edge a → hub → edge b (%d edits): p50 %s, p95 %s, p99 %s, max %s", len(lat), q(0.50), q(0.95), q(0.99), q(1))
+}
+
+// processCPU returns the CPU time (user + system) this process has used so far: on a shared
+// machine the catch-up's CPU cost compares across runs where its wall time does not.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// profileWindow writes a CPU profile of the process from now until the returned function is
+// called, to $AIFF_PROFILE_DIR/<name>.prof, when that variable is set (run without
+// -cpuprofile then: only one CPU profile can run at a time).
+func profileWindow(t *testing.T, name string) func() {
+	dir := os.Getenv("AIFF_PROFILE_DIR")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, strings.ReplaceAll(name, "/", "_")+".prof"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }

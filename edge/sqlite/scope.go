@@ -2,12 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aiff/aiff/domain"
@@ -97,8 +97,12 @@ func (s *Store) Reconcile(ctx context.Context, changes []domain.Change) (removed
 	if err != nil {
 		return nil, nil, err
 	}
+	// The rows were just applied, so the write path's row cache holds them decoded: the
+	// checks read them from there (zoneOf, lacksCreate) instead of querying the rows table
+	// twice per row, which with each row's whole history in its record cost more than
+	// applying the page.
 	err = s.write(ctx, func(t *tx) error {
-		seen := map[RowKey]bool{}
+		seen := make(map[RowKey]bool, len(changes))
 		users := false
 		for _, c := range changes {
 			k := RowKey{c.Entity, c.EntityID}
@@ -108,16 +112,22 @@ func (s *Store) Reconcile(ctx context.Context, changes []domain.Change) (removed
 			seen[k] = true
 			if c.Entity == domain.EntityUser {
 				users = users || c.Op == domain.OpUpsert && c.Patch["team_id"] != nil
-			} else if zones != nil {
-				var zone string
-				err := t.QueryRowContext(ctx, "SELECT zone FROM rows WHERE entity = ? AND id = ?", string(k.Entity), k.ID).Scan(&zone)
-				if err == sql.ErrNoRows {
+			}
+			_, hasID := c.Patch["id"]
+			checkZone := c.Entity != domain.EntityUser && zones != nil
+			if !checkZone && (c.Op != domain.OpUpsert || hasID) {
+				continue
+			}
+			r, err := t.row(ctx, k.Entity, k.ID)
+			if err != nil {
+				return err
+			}
+			stored := len(r.Changes) > 0
+			if checkZone {
+				if !stored {
 					continue
 				}
-				if err != nil {
-					return fmt.Errorf("zone of %s %s: %w", k.Entity, k.ID, err)
-				}
-				if !slices.Contains(zones, zone) {
+				if !slices.Contains(zones, zoneOf(r)) {
 					if err := t.purge(ctx, k, reasonLeftScope); err != nil {
 						return err
 					}
@@ -126,16 +136,8 @@ func (s *Store) Reconcile(ctx context.Context, changes []domain.Change) (removed
 					continue
 				}
 			}
-			if _, ok := c.Patch["id"]; c.Op == domain.OpUpsert && !ok {
-				var missing int
-				err := t.QueryRowContext(ctx, `SELECT json_extract(doc, '$.id') IS NULL AND deleted = 0 FROM rows WHERE entity = ? AND id = ?`,
-					string(k.Entity), k.ID).Scan(&missing)
-				if err != nil && err != sql.ErrNoRows {
-					return fmt.Errorf("check %s %s: %w", k.Entity, k.ID, err)
-				}
-				if missing == 1 {
-					incomplete = append(incomplete, k)
-				}
+			if c.Op == domain.OpUpsert && !hasID && stored && lacksCreate(r) {
+				incomplete = append(incomplete, k)
 			}
 		}
 		if users && zones != nil {
@@ -150,6 +152,53 @@ func (s *Store) Reconcile(ctx context.Context, changes []domain.Change) (removed
 	// A user whose team entered the scope is incomplete until its team's users are fetched;
 	// the hub sends them with the team's history.
 	return removed, incomplete, err
+}
+
+// zoneOf is the zone column saveRow stores for r (columnsOf), without encoding the row's
+// document: the zone (a zone's name) field, else the zone of its latest change.
+func zoneOf(r merge.Row) string {
+	var key string
+	switch r.Entity {
+	case domain.EntityTicket, domain.EntityTeam:
+		key = "zone"
+	case domain.EntityZone:
+		key = "name"
+	}
+	zone := ""
+	if key != "" {
+		for k := range r.Fields {
+			if k != key && strings.EqualFold(k, key) {
+				// encoding/json matches keys case-insensitively; leave that to columnsOf.
+				return columnsOf(r, visibleDoc(r)).zone
+			}
+		}
+		if f, ok := r.Fields[key]; ok {
+			if plainString(f.Value) {
+				zone = string(f.Value[1 : len(f.Value)-1])
+			} else {
+				_ = json.Unmarshal(f.Value, &zone) // not a string: no zone, as in columnsOf
+			}
+		}
+	}
+	if zone == "" {
+		for i := len(r.Changes) - 1; i >= 0; i-- {
+			if z := r.Changes[i].Zone; z != "" {
+				return z
+			}
+		}
+	}
+	return zone
+}
+
+// lacksCreate reports whether a stored row that is not deleted has no id field in its
+// document (json_extract(doc, '$.id') IS NULL): its history here does not start with its
+// create.
+func lacksCreate(r merge.Row) bool {
+	if r.Deleted != nil {
+		return false
+	}
+	f, ok := r.Fields["id"]
+	return !ok || f.Value == nil || string(f.Value) == "null"
 }
 
 // merge applies hub changes to their rows without touching the cursor.
