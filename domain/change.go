@@ -14,6 +14,7 @@ const (
 	EntityTeam   Entity = "team"
 	EntityUser   Entity = "user"
 	EntityZone   Entity = "zone"
+	EntityNote   Entity = "note" // a ticket's note; its scope zone is its ticket's
 )
 
 // Op is what a change does to its row.

@@ -110,6 +110,7 @@ type Store interface {
 	TeamStore
 	UserStore
 	ZoneStore
+	NoteStore
 	ChangeLog
 	AnalyticsStore
 	// Ping checks the database is reachable (readiness).

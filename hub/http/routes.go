@@ -90,6 +90,8 @@ var routeTable = []route{
 	{Method: "GET", Pattern: "/api/tickets/{id}", Summary: "Get a ticket", Tag: "tickets", Perms: permTicketRead, Handle: (*Server).handleTicketGet, Resp: domain.Ticket{}},
 	{Method: "PUT", Pattern: "/api/tickets/{id}", Summary: "Update some fields of a ticket (status changes follow the state machine)", Tag: "tickets", Perms: permTicketEdit, Handle: (*Server).handleTicketUpdate, Body: domain.TicketPatch{}, Resp: domain.Ticket{}},
 	{Method: "DELETE", Pattern: "/api/tickets/{id}", Summary: "Delete a ticket (kept as a tombstone for sync)", Tag: "tickets", Perms: permStaffWrite, Handle: (*Server).handleTicketDelete, Status: http.StatusNoContent},
+	{Method: "GET", Pattern: "/api/tickets/{id}/notes", Summary: "List a ticket's notes, oldest first", Tag: "tickets", Perms: permTicketRead, Handle: (*Server).handleNoteList, Resp: listResponse[domain.Note]{}},
+	{Method: "POST", Pattern: "/api/tickets/{id}/notes", Summary: "Add a note to a ticket (1 to 4000 characters)", Tag: "tickets", Perms: permTicketEdit, Handle: (*Server).handleNoteCreate, Body: domain.NoteInput{}, Status: http.StatusCreated, Resp: domain.Note{}},
 
 	{Method: "GET", Pattern: "/", Summary: "Dispatcher dashboard", Tag: "web", Public: true, Handle: (*Server).handleIndex, Media: "text/html"},
 	{Method: "GET", Pattern: "/field", Summary: "Field portal", Tag: "web", Public: true, Handle: (*Server).handleField, Media: "text/html"},

@@ -249,6 +249,7 @@ func (s *Store) SnapshotLog(ctx context.Context, zones []string) (syncstore.Snap
 			q += ` AND (
 				(entity = 'ticket' AND entity_id IN (SELECT id FROM tickets WHERE zone = ANY($2)))
 				OR (entity = 'team' AND entity_id IN (SELECT id FROM teams WHERE zone = ANY($2)))
+				OR (entity = 'note' AND entity_id IN (SELECT id FROM notes WHERE zone = ANY($2)))
 				OR (entity = 'user' AND entity_id IN (SELECT u.id FROM users u JOIN teams t ON t.id = u.team_id WHERE t.zone = ANY($2)))
 				OR (entity = 'zone' AND entity_id IN (SELECT id FROM zones WHERE name = ANY($2))))`
 			args = append(args, zones)

@@ -107,7 +107,7 @@ type lockRowsQuery struct {
 func lockRowsQueries(keys []syncstore.RowKey) []lockRowsQuery {
 	var out []lockRowsQuery
 	m := byEntity(keys)
-	for _, entity := range []domain.Entity{domain.EntityZone, domain.EntityTeam, domain.EntityUser, domain.EntityTicket} {
+	for _, entity := range []domain.Entity{domain.EntityZone, domain.EntityTeam, domain.EntityUser, domain.EntityTicket, domain.EntityNote} {
 		ids := m[entity]
 		if len(ids) == 0 {
 			continue
@@ -122,6 +122,8 @@ func lockRowsQueries(keys []syncstore.RowKey) []lockRowsQuery {
 			q = "SELECT " + userCols + " FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE"
 		case domain.EntityZone:
 			q = "SELECT " + zoneCols + " FROM zones WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+		case domain.EntityNote:
+			q = lockNotesSQL
 		}
 		out = append(out, lockRowsQuery{entity: entity, sql: q, ids: ids})
 	}
@@ -154,6 +156,8 @@ func scanLockedRows(entity domain.Entity, rows pgx.Rows, out map[syncstore.RowKe
 			var r domain.Zone
 			r, err = scanZone(rows)
 			v, id = r, r.ID
+		case domain.EntityNote:
+			v, id, err = scanLockedNote(rows)
 		}
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", entity, err)
@@ -372,6 +376,8 @@ func queueAssignment(b *pgx.Batch, p syncstore.Put, tx *tx) {
 // queuePut queues the statements of one typed row write other than a ticket.
 func queuePut(b *pgx.Batch, p syncstore.Put, tx *tx) error {
 	switch r := p.Row.(type) {
+	case domain.Note:
+		queueNote(b, r, p.Old == nil)
 	case domain.Ticket:
 		old := p.Old.(domain.Ticket)
 		var num any
@@ -447,6 +453,7 @@ func (s *Store) Snapshot(ctx context.Context, zones []string) (syncstore.Snapsho
 		rows, err := tx.Query(ctx, `SELECT `+changeCols+` FROM changes WHERE seq <= $1 AND (
 			(entity = 'ticket' AND entity_id IN (SELECT id FROM tickets WHERE zone = ANY($2)))
 			OR (entity = 'team' AND entity_id IN (SELECT id FROM teams WHERE zone = ANY($2)))
+			OR (entity = 'note' AND entity_id IN (SELECT id FROM notes WHERE zone = ANY($2)))
 			OR (entity = 'zone' AND entity_id IN (SELECT id FROM zones WHERE name = ANY($2))))
 			ORDER BY entity, entity_id, seq`, snap.Cursor, zones)
 		if err != nil {

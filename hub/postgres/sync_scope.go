@@ -16,7 +16,7 @@ import (
 var _ syncstore.ScopeStore = (*Store)(nil)
 
 // mayMoveSQL selects log rows that can move their row's scope zone (syncstore.MayMove).
-const mayMoveSQL = `(c.op = 'upsert' AND ((c.entity IN ('ticket', 'team') AND c.patch->'zone' IS NOT NULL)
+const mayMoveSQL = `(c.op = 'upsert' AND ((c.entity IN ('ticket', 'team', 'note') AND c.patch->'zone' IS NOT NULL)
 	OR (c.entity = 'user' AND c.patch->'team_id' IS NOT NULL)))`
 
 // prevZoneSQL is the zone of the row's logged change just before c (idx_changes_entity).
@@ -84,8 +84,9 @@ func (s *Store) RowHistory(ctx context.Context, zones []string, keys []syncstore
 		domain.EntityTeam:   "SELECT id FROM teams WHERE zone = ANY($1)",
 		domain.EntityZone:   "SELECT id FROM zones WHERE name = ANY($1)",
 		domain.EntityUser:   "SELECT u.id FROM users u JOIN teams t ON t.id = u.team_id WHERE t.zone = ANY($1)",
+		domain.EntityNote:   "SELECT id FROM notes WHERE zone = ANY($1)",
 	}
-	idCol := map[domain.Entity]string{domain.EntityTicket: "id", domain.EntityTeam: "id", domain.EntityZone: "id", domain.EntityUser: "u.id"}
+	idCol := map[domain.Entity]string{domain.EntityTicket: "id", domain.EntityTeam: "id", domain.EntityZone: "id", domain.EntityUser: "u.id", domain.EntityNote: "id"}
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, "SELECT value FROM counters WHERE name = 'change_seq'").Scan(&h.Cursor); err != nil {
 			return fmt.Errorf("row history cursor: %w", err)
@@ -103,7 +104,7 @@ func (s *Store) RowHistory(ctx context.Context, zones []string, keys []syncstore
 			ids[e] = append(ids[e], got...)
 			return nil
 		}
-		for _, e := range []domain.Entity{domain.EntityZone, domain.EntityTeam, domain.EntityTicket, domain.EntityUser} {
+		for _, e := range []domain.Entity{domain.EntityZone, domain.EntityTeam, domain.EntityTicket, domain.EntityUser, domain.EntityNote} {
 			if all && e != domain.EntityUser {
 				if err := collect(e, queries[e], zones); err != nil {
 					return err
@@ -120,7 +121,7 @@ func (s *Store) RowHistory(ctx context.Context, zones []string, keys []syncstore
 			}
 		}
 		var changes []domain.Change
-		for _, e := range []domain.Entity{domain.EntityTeam, domain.EntityTicket, domain.EntityUser, domain.EntityZone} {
+		for _, e := range []domain.Entity{domain.EntityTeam, domain.EntityTicket, domain.EntityUser, domain.EntityZone, domain.EntityNote} {
 			list := slices.Compact(slices.Sorted(slices.Values(ids[e])))
 			if len(list) == 0 {
 				continue

@@ -128,6 +128,7 @@ var lockTyped = map[domain.Entity]string{
 	domain.EntityTeam:   "SELECT 1 FROM teams WHERE id = $1 FOR UPDATE",
 	domain.EntityUser:   "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
 	domain.EntityZone:   "SELECT 1 FROM zones WHERE id = $1 FOR UPDATE",
+	domain.EntityNote:   "SELECT 1 FROM notes WHERE id = $1 FOR UPDATE",
 }
 
 // CollectTombstones marks silent replicas stale and purges the tombstones every live holder

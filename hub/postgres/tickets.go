@@ -319,8 +319,10 @@ func (tx *tx) storeTicket(ctx context.Context, old, t domain.Ticket, method stri
 			return err
 		}
 	}
-	_, err = tx.appendChange(ctx, domain.EntityTicket, t.ID, domain.OpUpsert, t.Zone, patch)
-	return err
+	if _, err = tx.appendChange(ctx, domain.EntityTicket, t.ID, domain.OpUpsert, t.Zone, patch); err != nil || old.Zone == t.Zone {
+		return err
+	}
+	return tx.rezoneNotes(ctx, t.ID, t.Zone)
 }
 
 // DeleteTicket soft-deletes the ticket: it stays as a tombstone (deleted_at set) that sync

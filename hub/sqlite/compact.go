@@ -260,9 +260,10 @@ func (s *Store) SnapshotLog(ctx context.Context, zones []string) (syncstore.Snap
 		q += ` AND (
 			(entity = 'ticket' AND entity_id IN (SELECT id FROM tickets WHERE zone IN (` + ph + `)))
 			OR (entity = 'team' AND entity_id IN (SELECT id FROM teams WHERE zone IN (` + ph + `)))
+			OR (entity = 'note' AND entity_id IN (SELECT id FROM notes WHERE zone IN (` + ph + `)))
 			OR (entity = 'user' AND entity_id IN (SELECT u.id FROM users u JOIN teams t ON t.id = u.team_id WHERE t.zone IN (` + ph + `)))
 			OR (entity = 'zone' AND entity_id IN (SELECT id FROM zones WHERE name IN (` + ph + `))))`
-		for range 4 {
+		for range 5 {
 			args = append(args, za...)
 		}
 	}

@@ -162,6 +162,12 @@ func byEntity(keys []syncstore.RowKey) map[domain.Entity][]string {
 func (t *syncTx) LockRows(ctx context.Context, keys []syncstore.RowKey) (map[syncstore.RowKey]any, error) {
 	out := map[syncstore.RowKey]any{}
 	for entity, ids := range byEntity(keys) {
+		if entity == domain.EntityNote {
+			if err := t.lockNotes(ctx, ids, out); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		for start := 0; start < len(ids); start += 500 {
 			ph, args := inList(ids[start:min(len(ids), start+500)])
 			var q string
@@ -355,6 +361,8 @@ func insertChanges(ctx context.Context, tx *sql.Tx, changes []domain.Change, rec
 func (t *syncTx) put(ctx context.Context, p syncstore.Put) error {
 	tx := t.tx
 	switch r := p.Row.(type) {
+	case domain.Note:
+		return t.putNote(ctx, r, p.Old == nil)
 	case domain.Ticket:
 		if p.Old == nil {
 			n := p.Number
@@ -467,9 +475,11 @@ func (s *Store) Snapshot(ctx context.Context, zones []string) (syncstore.Snapsho
 	q := `SELECT ` + changeCols + ` FROM changes WHERE seq <= ? AND (
 		(entity = 'ticket' AND entity_id IN (SELECT id FROM tickets WHERE zone IN (` + ph + `)))
 		OR (entity = 'team' AND entity_id IN (SELECT id FROM teams WHERE zone IN (` + ph + `)))
+		OR (entity = 'note' AND entity_id IN (SELECT id FROM notes WHERE zone IN (` + ph + `)))
 		OR (entity = 'zone' AND entity_id IN (SELECT id FROM zones WHERE name IN (` + ph + `))))
 		ORDER BY entity, entity_id, seq`
 	args := append([]any{snap.Cursor}, zargs...)
+	args = append(args, zargs...)
 	args = append(args, zargs...)
 	args = append(args, zargs...)
 	rows, err := rtx.QueryContext(ctx, q, args...)

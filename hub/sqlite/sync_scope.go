@@ -15,7 +15,7 @@ import (
 var _ syncstore.ScopeStore = (*Store)(nil)
 
 // mayMoveSQL selects log rows that can move their row's scope zone (syncstore.MayMove).
-const mayMoveSQL = `(c.op = 'upsert' AND ((c.entity IN ('ticket', 'team') AND json_type(c.patch, '$.zone') IS NOT NULL)
+const mayMoveSQL = `(c.op = 'upsert' AND ((c.entity IN ('ticket', 'team', 'note') AND json_type(c.patch, '$.zone') IS NOT NULL)
 	OR (c.entity = 'user' AND json_type(c.patch, '$.team_id') IS NOT NULL)))`
 
 // prevZoneSQL is the zone of the row's logged change just before c (idx_changes_entity).
@@ -114,9 +114,10 @@ func (s *Store) RowHistory(ctx context.Context, zones []string, keys []syncstore
 		domain.EntityTeam:   "SELECT id FROM teams WHERE zone IN (" + zph + ")",
 		domain.EntityZone:   "SELECT id FROM zones WHERE name IN (" + zph + ")",
 		domain.EntityUser:   "SELECT u.id FROM users u JOIN teams t ON t.id = u.team_id WHERE t.zone IN (" + zph + ")",
+		domain.EntityNote:   "SELECT id FROM notes WHERE zone IN (" + zph + ")",
 	}
-	idCol := map[domain.Entity]string{domain.EntityTicket: "id", domain.EntityTeam: "id", domain.EntityZone: "id", domain.EntityUser: "u.id"}
-	for _, e := range []domain.Entity{domain.EntityZone, domain.EntityTeam, domain.EntityTicket, domain.EntityUser} {
+	idCol := map[domain.Entity]string{domain.EntityTicket: "id", domain.EntityTeam: "id", domain.EntityZone: "id", domain.EntityUser: "u.id", domain.EntityNote: "id"}
+	for _, e := range []domain.Entity{domain.EntityZone, domain.EntityTeam, domain.EntityTicket, domain.EntityUser, domain.EntityNote} {
 		if all && e != domain.EntityUser {
 			if err := collect(e, queries[e], za...); err != nil {
 				return h, err
@@ -138,7 +139,7 @@ func (s *Store) RowHistory(ctx context.Context, zones []string, keys []syncstore
 		}
 	}
 	var changes []domain.Change
-	for _, e := range []domain.Entity{domain.EntityTeam, domain.EntityTicket, domain.EntityUser, domain.EntityZone} {
+	for _, e := range []domain.Entity{domain.EntityTeam, domain.EntityTicket, domain.EntityUser, domain.EntityZone, domain.EntityNote} {
 		list := slices.Compact(slices.Sorted(slices.Values(ids[e])))
 		for chunk := range slices.Chunk(list, 400) {
 			ph, ia := inList(chunk)

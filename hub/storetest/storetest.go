@@ -102,6 +102,7 @@ func Run(t *testing.T, open Factory) {
 		{"TicketNotFound", testTicketNotFound},
 		{"TicketUpdate", testTicketUpdate},
 		{"TicketDelete", testTicketDelete},
+		{"Notes", testNotes},
 		{"TicketFilters", testTicketFilters},
 		{"TicketSearch", testTicketSearch},
 		{"TicketSorts", testTicketSorts},

@@ -40,6 +40,7 @@ func RunSync(t *testing.T, open SyncFactory) {
 		{"PushIdempotent", testPushIdempotent},
 		{"PushScope", testPushScope},
 		{"PushFieldUser", testPushFieldUser},
+		{"PushNotes", testPushNotes},
 		{"PushRejections", testPushRejections},
 		{"PushAtomic", testPushAtomic},
 		{"PushMergeEqualsReplay", testPushMerge},

@@ -132,7 +132,7 @@ func (h *Handler) handleRows(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	for i, k := range req.Rows {
-		if !slices.Contains([]domain.Entity{domain.EntityTicket, domain.EntityTeam, domain.EntityUser, domain.EntityZone}, k.Entity) || k.ID == "" {
+		if !slices.Contains([]domain.Entity{domain.EntityTicket, domain.EntityTeam, domain.EntityUser, domain.EntityZone, domain.EntityNote}, k.Entity) || k.ID == "" {
 			return domain.FieldErrorf("rows", "rows[%d] must name an entity and an id", i)
 		}
 	}

@@ -95,7 +95,7 @@ func ParseKey(s string) (Key, error) {
 
 func knownEntity(e domain.Entity) bool {
 	switch e {
-	case domain.EntityTicket, domain.EntityTeam, domain.EntityUser, domain.EntityZone:
+	case domain.EntityTicket, domain.EntityTeam, domain.EntityUser, domain.EntityZone, domain.EntityNote:
 		return true
 	}
 	return false

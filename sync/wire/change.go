@@ -27,6 +27,7 @@ var entityFields = map[domain.Entity]map[string]bool{
 	domain.EntityTeam:   jsonFields(domain.Team{}),
 	domain.EntityUser:   jsonFields(domain.User{}),
 	domain.EntityZone:   jsonFields(domain.Zone{}),
+	domain.EntityNote:   jsonFields(domain.Note{}),
 }
 
 func jsonFields(v any) map[string]bool {

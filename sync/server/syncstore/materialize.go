@@ -128,6 +128,9 @@ func (ps *pusher) materialize(ctx context.Context, k RowKey, cur any, exists boo
 		}
 		return t, nil
 
+	case domain.EntityNote:
+		return ps.materializeNote(ctx, k, cur, exists, visible, deletedAt, c)
+
 	case domain.EntityZone:
 		if c.Op == domain.OpDelete || row.Deleted != nil {
 			return nil, domain.Errorf(domain.CodeInvalid, "zones cannot be deleted through sync")

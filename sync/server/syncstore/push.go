@@ -37,6 +37,8 @@ type Tx interface {
 	// AddTicketNumbers adds delta (which may be negative, to give back numbers taken by this
 	// transaction) to the ticket_number counter and returns its new value.
 	AddTicketNumbers(ctx context.Context, delta int64) (int64, error)
+	// TicketNotes returns the ids of the notes of a ticket (tombstones included).
+	TicketNotes(ctx context.Context, ticketID string) ([]string, error)
 	// Write stores w (see Write) and returns the log head after it.
 	Write(ctx context.Context, w *Write) (head int64, err error)
 }
@@ -122,6 +124,8 @@ type pusher struct {
 	newTickets     int             // tickets of the batch not yet on the hub, an upper bound of numbers needed
 	numFrom, numTo int64           // ticket numbers reserved and not yet handed out: numFrom..numTo
 	teams          map[string]*domain.Team
+	tickets        map[string]*domain.Ticket // tickets of notes not touched by the batch (notes.go)
+	horizon        string                    // compaction horizon clock, for rows loaded mid-batch
 	w              Write
 }
 
@@ -195,7 +199,7 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 	if err != nil {
 		return wire.PushResponse{}, err
 	}
-	ps.states = states
+	ps.states, ps.horizon = states, horizon.HLC
 	for _, k := range keys {
 		if _, ok := ps.rows[k]; !ok && k.Entity == domain.EntityTicket {
 			ps.newTickets++
@@ -289,6 +293,9 @@ func (ps *pusher) checkScope(ctx context.Context, i int, c domain.Change) error 
 	k := RowKey{c.Entity, c.EntityID}
 	cur, exists := ps.rows[k]
 	if ps.sc.team != "" { // field user
+		if c.Entity == domain.EntityNote {
+			return ps.checkFieldNote(ctx, i, c, exists)
+		}
 		if c.Entity != domain.EntityTicket || !exists || c.Op != domain.OpUpsert {
 			return forbidden(i, "field users may only update their team's tickets")
 		}
@@ -321,9 +328,14 @@ func (ps *pusher) checkScope(ctx context.Context, i int, c domain.Change) error 
 	if c.Zone != "" && !ps.sc.zoneOK(c.Zone) {
 		return forbidden(i, "zone %q is outside your zones", c.Zone)
 	}
+	if c.Entity == domain.EntityNote {
+		if err := ps.checkNoteScope(ctx, i, c, cur, exists); err != nil {
+			return err
+		}
+	}
 	var sets []string
 	switch c.Entity {
-	case domain.EntityTicket, domain.EntityTeam:
+	case domain.EntityTicket, domain.EntityTeam, domain.EntityNote:
 		if v, ok := c.Patch["zone"]; ok {
 			var z string
 			json.Unmarshal(v, &z)
@@ -367,6 +379,8 @@ func (ps *pusher) zoneOf(ctx context.Context, row any) (string, error) {
 		return r.Zone, nil
 	case domain.Zone:
 		return r.Name, nil
+	case domain.Note:
+		return r.Zone, nil
 	case domain.User:
 		if r.TeamID == nil {
 			return "", nil
@@ -490,6 +504,9 @@ func (ps *pusher) apply(ctx context.Context, c domain.Change, hubMade bool) (wir
 		t.Number = domain.TicketNumber(n)
 		ps.numbers[k] = n
 		ps.accept(k, t, row2, res2, f)
+	}
+	if err := ps.followZones(ctx, k, cur, exists, typed); err != nil {
+		return "", 0, err
 	}
 	return status, idx, nil
 }

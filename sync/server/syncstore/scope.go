@@ -42,14 +42,14 @@ type HistoryRow struct {
 	Changes []domain.Change `json:"changes"`
 }
 
-// MayMove reports whether c can change its row's scope zone: a ticket or team change that
-// sets zone, or a user change that sets team_id. Only these can be exits.
+// MayMove reports whether c can change its row's scope zone: a ticket, team or note change
+// that sets zone, or a user change that sets team_id. Only these can be exits.
 func MayMove(c domain.Change) bool {
 	if c.Op != domain.OpUpsert {
 		return false
 	}
 	switch c.Entity {
-	case domain.EntityTicket, domain.EntityTeam:
+	case domain.EntityTicket, domain.EntityTeam, domain.EntityNote:
 		_, ok := c.Patch["zone"]
 		return ok
 	case domain.EntityUser:
