@@ -118,6 +118,8 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/api/tickets", s.handle(s.handleTicketList))
 		r.Get("/api/tickets/{id}", s.handle(s.handleTicketGet))
 		r.Put("/api/tickets/{id}", s.handle(s.handleTicketUpdate))
+		r.Get("/api/tickets/{id}/notes", s.handle(s.handleNoteList))
+		r.Post("/api/tickets/{id}/notes", s.handle(s.handleNoteCreate))
 		r.Group(func(r chi.Router) {
 			r.Use(requireRole(domain.RoleAdmin, domain.RoleDispatcher))
 			r.Post("/api/tickets", s.handle(s.handleTicketCreate))

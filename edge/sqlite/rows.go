@@ -282,6 +282,7 @@ func columnsOf(r merge.Row, doc []byte) columns {
 		Priority     domain.Priority `json:"priority"`
 		AssignedTeam *string         `json:"assigned_team"`
 		TeamID       *string         `json:"team_id"`
+		TicketID     string          `json:"ticket_id"`
 		Number       string          `json:"ticket_number"`
 		DueDate      time.Time       `json:"due_date"`
 		CreatedAt    time.Time       `json:"created_at"`
@@ -306,6 +307,8 @@ func columnsOf(r merge.Row, doc []byte) columns {
 		if v.TeamID != nil {
 			c.assignedTeam = *v.TeamID
 		}
+	case domain.EntityNote: // notes.go: a note's ticket in assigned_team
+		c.zone, c.assignedTeam = v.Zone, v.TicketID
 	}
 	if c.zone == "" {
 		// Users (and rows whose fields lack a zone) take the scope zone of their latest change.

@@ -67,7 +67,7 @@ func (s *Store) ApplyScope(ctx context.Context, zones []string, changes []domain
 			return err
 		}
 		ph, za := inList(zones)
-		keys, err := t.keys(ctx, "SELECT entity, id FROM rows WHERE entity IN ('ticket', 'team', 'zone') AND zone NOT IN ("+ph+")", za...)
+		keys, err := t.keys(ctx, "SELECT entity, id FROM rows WHERE entity IN ('ticket', 'team', 'zone', 'note') AND zone NOT IN ("+ph+")", za...)
 		if err != nil {
 			return err
 		}
@@ -159,7 +159,7 @@ func (s *Store) Reconcile(ctx context.Context, changes []domain.Change) (removed
 func zoneOf(r merge.Row) string {
 	var key string
 	switch r.Entity {
-	case domain.EntityTicket, domain.EntityTeam:
+	case domain.EntityTicket, domain.EntityTeam, domain.EntityNote:
 		key = "zone"
 	case domain.EntityZone:
 		key = "name"

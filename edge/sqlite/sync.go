@@ -392,7 +392,7 @@ func (s *Store) Digest(ctx context.Context, zone string) (Digest, error) {
 	} else if v != "" {
 		d.Cursor, _ = strconv.ParseInt(v, 10, 64)
 	}
-	rows, err := rtx.QueryContext(ctx, "SELECT state FROM rows WHERE entity IN ('ticket', 'team', 'zone') AND zone = ?", zone)
+	rows, err := rtx.QueryContext(ctx, "SELECT state FROM rows WHERE entity IN ('ticket', 'team', 'zone', 'note') AND zone = ?", zone)
 	if err != nil {
 		return d, fmt.Errorf("digest rows: %w", err)
 	}
