@@ -7,6 +7,7 @@ import (
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/edge"
+	"github.com/aiff/aiff/edge/sqlite"
 	"github.com/aiff/aiff/hub/auth"
 	"github.com/aiff/aiff/sync/client"
 	"github.com/aiff/aiff/sync/server/syncstore"
@@ -121,6 +122,18 @@ func TestNotesEndToEnd(t *testing.T) {
 		return err == nil && len(hn) == 2 && slices.Equal(noteBodies(a, tk.ID), want) && slices.Equal(noteBodies(b, tk.ID), want)
 	})
 	checkFor(t, 15*time.Second, "North converged with the notes", digestsEqual(t, hubc, "North", a, b))
+	// Notes are part of the zone's integrity buckets: a note lost on an edge is found and
+	// fetched again.
+	if err := a.Store.Forget(ctx, []sqlite.RowKey{{Entity: domain.EntityNote, ID: nb.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Integrity.Check(ctx)
+	if err != nil || len(res) != 1 || len(res[0].Mismatched) != 1 || len(res[0].Repaired) != 1 {
+		t.Errorf("integrity check after losing a note: %+v %v", res, err)
+	}
+	if got := noteBodies(a, tk.ID); !slices.Equal(got, want) {
+		t.Errorf("notes on edge a after the repair: %q", got)
+	}
 	if n := holdsNotes(c); n != 0 {
 		t.Errorf("the South edge holds %d notes of a North ticket", n)
 	}

@@ -49,7 +49,7 @@ func (s *Store) Integrity(ctx context.Context, zone string) (IntegrityView, erro
 		v.Cursor).Scan(&v.Pending); err != nil {
 		return v, fmt.Errorf("count pending: %w", err)
 	}
-	rows, err := rtx.QueryContext(ctx, "SELECT entity, id, state FROM rows WHERE entity IN ('ticket', 'team', 'zone') AND zone = ?", zone)
+	rows, err := rtx.QueryContext(ctx, "SELECT entity, id, state FROM rows WHERE entity IN ('ticket', 'team', 'zone', 'note') AND zone = ?", zone)
 	if err != nil {
 		return v, fmt.Errorf("integrity rows: %w", err)
 	}
@@ -130,7 +130,7 @@ func (s *Store) ReplaceBucket(ctx context.Context, zone, bucket string, cursor i
 			t.put(row)
 			res.Replaced++
 		}
-		held, err := t.keys(ctx, "SELECT entity, id FROM rows WHERE entity IN ('ticket', 'team', 'zone') AND zone = ?", zone)
+		held, err := t.keys(ctx, "SELECT entity, id FROM rows WHERE entity IN ('ticket', 'team', 'zone', 'note') AND zone = ?", zone)
 		if err != nil {
 			return err
 		}

@@ -131,12 +131,12 @@ func AtCursor(logged []domain.Change, cursor int64) (row merge.Row, kept []domai
 	return row, kept, err == nil, err
 }
 
-// InZone reports whether a row's visible state places it in zone: a ticket's or team's
-// "zone" field, a zone's "name". Other entities are not part of a zone's buckets.
+// InZone reports whether a row's visible state places it in zone: a ticket's, team's or
+// note's "zone" field, a zone's "name". Other entities are not part of a zone's buckets.
 func InZone(s merge.State, zone string) bool {
 	var f string
 	switch s.Entity {
-	case domain.EntityTicket, domain.EntityTeam:
+	case domain.EntityTicket, domain.EntityTeam, domain.EntityNote:
 		f = "zone"
 	case domain.EntityZone:
 		f = "name"
