@@ -6,7 +6,7 @@ const VERSION = 'aiff-field-v1';
 const SHELL = [
   '/field', '/field.html', '/manifest.webmanifest',
   '/css/app.css', '/css/field.css',
-  '/js/field.js', '/js/api.js', '/js/ui.js', '/js/status.js', '/js/outbox.js',
+  '/js/field.js', '/js/api.js', '/js/ui.js', '/js/status.js', '/js/outbox.js', '/js/notes.js',
   '/icons/icon.svg', '/icons/maskable.svg',
 ];
 

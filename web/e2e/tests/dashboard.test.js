@@ -105,6 +105,17 @@ describe('dispatcher dashboard', () => {
     const after = await drawer.locator('[role=group][aria-label="Change status"] button').evaluateAll(bs => bs.map(b => b.dataset.to).sort());
     assert.deepEqual(after, ['cancelled', 'on_hold', 'resolved']);
     await shot(page, 'dashboard-05-status-changed', false);
+    // Notes: a blank note is refused in place; a real one is listed and stored with its author.
+    await drawer.getByRole('button', { name: 'Add note' }).click();
+    await drawer.locator('[data-testid=note-form] .field-error').waitFor();
+    const body = `E2E: replaced fuse, customer not home (${id.slice(-6)})`;
+    await drawer.getByLabel('Add a note').fill(body);
+    await drawer.getByRole('button', { name: 'Add note' }).click();
+    await drawer.getByTestId('notes').getByText(body).waitFor();
+    assert.equal(await drawer.getByLabel('Add a note').inputValue(), '', 'the box is emptied after adding');
+    const notes = (await api.get(`/api/tickets/${id}/notes`)).items;
+    assert.deepEqual(notes.map(n => [n.author, n.body]).slice(-1), [['dispatcher', body]]);
+    await shot(page, 'dashboard-05b-note-added', false);
     await page.keyboard.press('Escape');
     await drawer.waitFor({ state: 'detached' });
   });

@@ -89,6 +89,14 @@ describe('field portal', () => {
     const buttons = await page.locator('[data-testid=job-detail] button.big').evaluateAll(bs => bs.map(b => b.dataset.to));
     assert.deepEqual(buttons, ['resolved', 'on_hold']);
     await shot(page, 'field-03-started');
+    // The technician leaves a note on the job; the dispatcher reads it through the API.
+    const detail2 = page.getByTestId('job-detail');
+    await detail2.getByLabel('Add a note').fill('E2E: customer not home, back at 3');
+    await detail2.getByRole('button', { name: 'Add note' }).click();
+    await detail2.getByTestId('notes').getByText('E2E: customer not home, back at 3').waitFor();
+    const notes = (await dispatcher.get(`/api/tickets/${startId}/notes`)).items;
+    assert.deepEqual(notes.map(n => [n.author, n.body]), [[field.user.username, 'E2E: customer not home, back at 3']]);
+    await shot(page, 'field-03b-note');
   });
 
   it('queues a status change made offline and replays it when back online', async () => {

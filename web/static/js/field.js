@@ -5,6 +5,7 @@ import { Api, ApiError, qs, items } from './api.js';
 import { h, mount, loading, errorBox, fmt, statusBadge, priorityBadge, overdueBadge, showErrors, clearErrors, field, toast } from './ui.js';
 import { isDone, isOverdue, STATUS_LABEL } from './status.js';
 import * as outbox from './outbox.js';
+import { notesSection } from './notes.js';
 
 // The field device is personal and must reopen offline, so its session lives in localStorage.
 const api = new Api(localStorage);
@@ -222,7 +223,8 @@ function showDetail(id) {
       err,
       acts.length ? h('div', { class: 'big-actions' }, acts.map(([to, label, cls]) =>
         h('button', { type: 'button', class: `big ${cls}`, 'data-to': to, onclick: e => change(t, to, e.currentTarget, err) }, label)))
-        : h('p', { class: 'muted' }, isDone(t.status) ? 'This job is finished.' : 'Waiting for a dispatcher to assign this job.')));
+        : h('p', { class: 'muted' }, isDone(t.status) ? 'This job is finished.' : 'Waiting for a dispatcher to assign this job.'),
+      notesSection(api, t.id, { canWrite: true })));
   detailBox.querySelector('h1')?.setAttribute('tabindex', '-1');
   detailBox.querySelector('h1')?.focus();
 }

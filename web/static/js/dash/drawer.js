@@ -3,6 +3,7 @@
 import { api, refs, teamName, canEdit } from './ctx.js';
 import { h, mount, loading, errorBox, fmt, statusBadge, priorityBadge, overdueBadge, showErrors, clearErrors, confirmDialog, field, select, toast } from '../ui.js';
 import { nextStatuses, actionLabel, CATEGORIES, PRIORITIES, PRIORITY_LABEL } from '../status.js';
+import { notesSection } from '../notes.js';
 
 let current = null;
 // Moves that push work forward get the primary style; stepping back (unassign, reopen) does not.
@@ -60,6 +61,7 @@ export function openTicket(id, { onChange = () => {} } = {}) {
         t.resolved_at ? [h('dt', {}, 'Resolved'), h('dd', {}, fmt.datetime(t.resolved_at))] : null,
         t.customer_rating ? [h('dt', {}, 'Rating'), h('dd', {}, `${t.customer_rating} / 5`)] : null),
       t.description ? [h('h3', {}, 'Description'), h('p', { style: 'white-space:pre-wrap' }, t.description)] : null,
+      notesSection(api, t.id, { canWrite: canEdit() }),
       editable ? assignSection(t) : null,
       editable ? h('div', { class: 'section' }, h('button', { type: 'button', onclick: () => showEdit(t) }, 'Edit details')) : null,
       canEdit() ? h('div', { class: 'section' }, h('button', { type: 'button', class: 'danger', onclick: () => remove(t) }, 'Delete ticket')) : null);
