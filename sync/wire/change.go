@@ -104,7 +104,7 @@ func checkChange(c *domain.Change, p string, lim *Limits, src source) error {
 	}
 	fields, ok := entityFields[c.Entity]
 	if !ok {
-		return domain.FieldErrorf(p+"entity", "unknown entity %q (want ticket, team, user or zone)", truncate(string(c.Entity), 40))
+		return domain.FieldErrorf(p+"entity", "unknown entity %q (want ticket, team, user, zone or note)", truncate(string(c.Entity), 40))
 	}
 	if err := checkText(p+"entity_id", c.EntityID, 1, 128); err != nil {
 		return err
