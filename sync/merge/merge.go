@@ -162,16 +162,130 @@ func Apply(row Row, c domain.Change) (Row, Result, error) {
 	if err != nil {
 		return row, Result{}, err
 	}
+	i := slices.IndexFunc(row.Changes, func(o domain.Change) bool { return o.ID == n.ID })
+	if i < 0 {
+		if next, res, ok := insertEdit(row, row.Changes, n); ok {
+			return next, res, nil
+		}
+	}
 	changes := slices.Clone(row.Changes)
-	if i := slices.IndexFunc(changes, func(o domain.Change) bool { return o.ID == n.ID }); i >= 0 {
+	if i >= 0 {
 		if n.HLC >= changes[i].HLC {
 			return row, Result{Duplicate: true}, nil
 		}
+		// The hub's clamped copy replaces the origin's: its records may move, so build.
 		changes = slices.Delete(changes, i, i+1)
 	}
 	changes = append(changes, n)
 	next := build(row.Entity, row.ID, changes)
 	return next, diff(row, next, n), nil
+}
+
+// insertEdit is Apply's fast path for the common case: n is an edit of a row that is not
+// deleted and, for a ticket, has no final status; if n sets a status it sorts after every
+// change the row holds and is not a resolution's illegal successor. Then no rule rejects n
+// and no earlier decision moves: each of n's fields becomes visible unless a later standing
+// write holds it, and the only new records are concurrent ones — for earlier standing
+// writes that n overwrites with another value without having seen them, and for n where a
+// later write did that to it. That is what build computes, in O(fields × changes) instead
+// of a rebuild of the row with its O(changes²) rule passes and maps; edits usually arrive in
+// clock order or just before the hub's own follow-up change. ok is false when the case does
+// not hold and the caller builds. prior is row.Changes, which does not hold n's id.
+func insertEdit(row Row, prior []domain.Change, n domain.Change) (Row, Result, bool) {
+	if n.Op != domain.OpUpsert || row.Deleted != nil {
+		return Row{}, Result{}, false
+	}
+	nv := Version{HLC: n.HLC, Change: n.ID}
+	at, _ := slices.BinarySearchFunc(prior, nv, func(c domain.Change, v Version) int {
+		return Version{HLC: c.HLC, Change: c.ID}.Compare(v)
+	})
+	nw := write{c: n, v: nv}
+	if row.Entity == domain.EntityTicket {
+		if raw, ok := n.Patch["status"]; ok {
+			if at < len(prior) {
+				return Row{}, Result{}, false // a status before later writes: the rules may move
+			}
+			nw.status = statusOf[string(raw)]
+		}
+		for _, c := range prior {
+			st := statusOf[string(c.Patch["status"])]
+			if st.Final() {
+				return Row{}, Result{}, false // the final rule may reject n: build decides
+			}
+			if st == domain.StatusResolved && nw.status != "" && nw.status != st && !st.CanTransition(nw.status) &&
+				!nw.saw(write{c: c, v: Version{HLC: c.HLC, Change: c.ID}}, "status") {
+				return Row{}, Result{}, false // n is a transition rejection
+			}
+		}
+	}
+	// Writes rejected for a field (here only by the transition rule) neither win nor are
+	// overwritten; their records say which.
+	var rejected map[string]bool
+	for _, c := range row.Conflicts {
+		if c.Kind != KindConcurrent {
+			if rejected == nil {
+				rejected = map[string]bool{}
+			}
+			rejected[c.Field+"\x00"+c.Change] = true
+		}
+	}
+	changes := make([]domain.Change, 0, len(prior)+1)
+	changes = append(append(append(changes, prior[:at]...), n), prior[at:]...)
+	next := Row{Entity: row.Entity, ID: row.ID, Changes: changes, Fields: make(map[string]Field, len(row.Fields)+len(n.Patch))}
+	maps.Copy(next.Fields, row.Fields)
+	res := Result{Changed: make(map[string]json.RawMessage, len(n.Patch))}
+	var added []Conflict
+	add := func(c domain.Change, field string) {
+		rec := Conflict{Entity: row.Entity, EntityID: row.ID, Field: field, Kind: KindConcurrent, Change: c.ID,
+			Origin: c.Origin, Actor: c.Actor, HLC: c.HLC, Value: c.Patch[field]}
+		k := rec.key()
+		if slices.ContainsFunc(row.Conflicts, func(o Conflict) bool { return o.key() == k }) ||
+			slices.ContainsFunc(added, func(o Conflict) bool { return o.key() == k }) {
+			return
+		}
+		added = append(added, rec)
+	}
+	for field, val := range n.Patch {
+		held := false // a later standing write holds the field
+		for _, c := range prior[at:] {
+			later, ok := c.Patch[field]
+			if !ok || rejected[field+"\x00"+c.ID] {
+				continue
+			}
+			held = true
+			if !bytes.Equal(later, val) && !(write{c: c, v: Version{HLC: c.HLC, Change: c.ID}}).saw(nw, field) {
+				add(n, field)
+				break
+			}
+		}
+		if !held {
+			if f, had := row.Fields[field]; had && f.Version.Change != n.ID {
+				res.Overwritten = append(res.Overwritten, field)
+			}
+			next.Fields[field] = Field{Value: val, Version: nv}
+			res.Changed[field] = val
+			res.Applied = append(res.Applied, field)
+		}
+		for _, c := range prior[:at] {
+			old, ok := c.Patch[field]
+			if !ok || bytes.Equal(old, val) || rejected[field+"\x00"+c.ID] {
+				continue
+			}
+			if !nw.saw(write{c: c, v: Version{HLC: c.HLC, Change: c.ID}}, field) {
+				add(c, field)
+			}
+		}
+	}
+	if len(added) > 0 {
+		slices.SortFunc(added, compareConflicts)
+		next.Conflicts = slices.SortedFunc(slices.Values(append(slices.Clone(row.Conflicts), added...)), compareConflicts)
+		res.Conflicts = added
+	} else {
+		next.Conflicts = row.Conflicts
+	}
+	slices.Sort(res.Applied)
+	slices.Sort(res.Overwritten)
+	return next, res, true
 }
 
 // Replay builds a row from a set of changes for it, in any order. It gives the row Apply
