@@ -34,46 +34,67 @@ import (
 // numbering change) and 500 edits of tickets created by earlier batches. changes/s counts
 // pushed changes; log_rows/s counts rows appended to the log (numbering changes included).
 func BenchmarkSyncIngest(b *testing.B) {
+	for _, pushers := range []int{1, 4} {
+		b.Run(fmt.Sprintf("pushers=%d", pushers), func(b *testing.B) { benchSyncIngest(b, pushers) })
+	}
+}
+
+// benchSyncIngest pushes the batches from pushers edges at once, each in its own zone with
+// its own tickets (batch i goes to edge i%pushers, in order per edge): one edge shows a single
+// stream's latency-bound rate, several show how far the hub overlaps its CPU with Postgres.
+func benchSyncIngest(b *testing.B, pushers int) {
 	const batches, per = 20, 1000
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()
 		s := storetest.OpenPostgres(b, nil)
 		s.MaxConns = 4
-		if _, err := s.CreateZone(ctx, domain.Zone{Name: "north"}); err != nil {
-			b.Fatal(err)
+		principals := make([]domain.Principal, pushers)
+		clocks := make([]*hlc.Clock, pushers)
+		for e := range pushers {
+			zone := fmt.Sprintf("zone-%d", e)
+			if _, err := s.CreateZone(ctx, domain.Zone{Name: zone}); err != nil {
+				b.Fatal(err)
+			}
+			node := fmt.Sprintf("edge-bench-%d", e)
+			principals[e] = domain.Principal{Node: node, Zones: []string{zone}}
+			clocks[e] = hlc.NewClock(node)
 		}
-		edge := hlc.NewClock("edge-bench")
-		p := domain.Principal{Node: "edge-bench", Zones: []string{"north"}}
 		frames := make([][]byte, batches)
-		var created []domain.Change
+		created := make([][]domain.Change, pushers)
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		for i := range batches {
+			e := i % pushers
+			node, zone, edge := principals[e].Node, principals[e].Zones[0], clocks[e]
 			var cs []domain.Change
 			for j := range per / 2 {
-				tk, _ := domain.NewTicket(domain.NewTicketInput{Title: fmt.Sprintf("bench %d/%d", i, j), Zone: "north",
+				tk, _ := domain.NewTicket(domain.NewTicketInput{Title: fmt.Sprintf("bench %d/%d", i, j), Zone: zone,
 					Description: "a pole is down at the corner", Location: "1 Main St", Skills: []string{"electric"}}, now)
 				tk.ID = domain.NewID(now)
 				patch, _ := domain.Diff(nil, tk)
-				c := domain.Change{ID: domain.NewID(now), Origin: "edge-bench", Actor: "tech", Entity: domain.EntityTicket,
-					EntityID: tk.ID, Op: domain.OpUpsert, Zone: "north", Patch: patch, HLC: edge.Now().String(), At: now}
+				c := domain.Change{ID: domain.NewID(now), Origin: node, Actor: "tech", Entity: domain.EntityTicket,
+					EntityID: tk.ID, Op: domain.OpUpsert, Zone: zone, Patch: patch, HLC: edge.Now().String(), At: now}
 				cs = append(cs, c)
-				created = append(created, c)
+				created[e] = append(created[e], c)
 			}
 			for j := range per / 2 {
-				var target domain.Change
-				if i == 0 {
-					target = cs[j] // first batch: edit the tickets it creates
-				} else {
-					target = created[(i-1)*per/2+j]
+				// edit the tickets of this edge's previous batch (its first batch: the ones it creates)
+				target := cs[j]
+				if n := len(created[e]); n > per/2 {
+					target = created[e][n-per+j]
 				}
 				title, _ := json.Marshal(fmt.Sprintf("edited %d/%d", i, j))
-				cs = append(cs, domain.Change{ID: domain.NewID(now), Origin: "edge-bench", Actor: "tech", Entity: domain.EntityTicket,
-					EntityID: target.EntityID, Op: domain.OpUpsert, Zone: "north", HLC: edge.Now().String(), At: now,
+				cs = append(cs, domain.Change{ID: domain.NewID(now), Origin: node, Actor: "tech", Entity: domain.EntityTicket,
+					EntityID: target.EntityID, Op: domain.OpUpsert, Zone: zone, HLC: edge.Now().String(), At: now,
 					Patch: map[string]json.RawMessage{"title": title}, Base: map[string]string{"title": target.HLC}})
 			}
 			var err error
-			if frames[i], err = wire.Marshal(&wire.PushRequest{Node: "edge-bench", Changes: cs}); err != nil {
+			if frames[i], err = wire.Marshal(&wire.PushRequest{Node: node, Changes: cs}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, ix := range strings.Fields(os.Getenv("AIFF_BENCH_DROP")) {
+			if _, err := s.Pool().Exec(ctx, "DROP INDEX "+ix); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -81,19 +102,32 @@ func BenchmarkSyncIngest(b *testing.B) {
 		load0 := loadAvg()
 		b.StartTimer()
 		start := time.Now()
-		for _, f := range frames {
-			req, err := wire.ReadAs[*wire.PushRequest](bytes.NewReader(f), wire.Limits{})
-			if err != nil {
+		errs := make(chan error, pushers)
+		for e := range pushers {
+			go func() {
+				errs <- func() error {
+					for i := e; i < batches; i += pushers {
+						req, err := wire.ReadAs[*wire.PushRequest](bytes.NewReader(frames[i]), wire.Limits{})
+						if err != nil {
+							return err
+						}
+						resp, err := s.PushChanges(ctx, principals[e], req.Changes)
+						if err != nil {
+							return err
+						}
+						for _, r := range resp.Results {
+							if r.Status != wire.Accepted {
+								return fmt.Errorf("push result %+v", r)
+							}
+						}
+					}
+					return nil
+				}()
+			}()
+		}
+		for range pushers {
+			if err := <-errs; err != nil {
 				b.Fatal(err)
-			}
-			resp, err := s.PushChanges(ctx, p, req.Changes)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for _, r := range resp.Results {
-				if r.Status != wire.Accepted {
-					b.Fatalf("push result %+v", r)
-				}
 			}
 		}
 		pushTime := time.Since(start)
@@ -130,9 +164,11 @@ func BenchmarkSyncIngest(b *testing.B) {
 		// rows. Copy the final ticket rows into the bare store too, to show how much of push's
 		// time any ingest would spend in Postgres (ticket rows carry a dozen indexes and a
 		// trigram index).
-		if _, err := bare.Pool().Exec(ctx, `INSERT INTO zones (id, name, region, boundary, center_lat, center_lng, created_at)
-			VALUES ($1, 'north', '', '[]', 0, 0, now())`, domain.NewID(now)); err != nil {
-			b.Fatal(err)
+		for e := range pushers {
+			if _, err := bare.Pool().Exec(ctx, `INSERT INTO zones (id, name, region, boundary, center_lat, center_lng, created_at)
+				VALUES ($1, $2, '', '[]', 0, 0, now())`, domain.NewID(now), principals[e].Zones[0]); err != nil {
+				b.Fatal(err)
+			}
 		}
 		cols := append(slices.Clone(postgres.BulkTicketColumns), "deleted_at")
 		trows, err := s.Pool().Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM tickets")
