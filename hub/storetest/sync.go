@@ -37,6 +37,7 @@ func RunSync(t *testing.T, open SyncFactory) {
 		fn   func(t *testing.T, open SyncFactory)
 	}{
 		{"PushCreateAndNumber", testPushCreate},
+		{"PushNumbersBatch", testPushNumbersBatch},
 		{"PushIdempotent", testPushIdempotent},
 		{"PushScope", testPushScope},
 		{"PushFieldUser", testPushFieldUser},
@@ -187,6 +188,44 @@ func (e *syncEnv) checkMaterialized(entity domain.Entity, id string) merge.Row {
 		}
 	}
 	return row
+}
+
+// testPushNumbersBatch: in a batch, every accepted create is numbered (in batch order, by
+// hub changes after the batch's own), a rejected create takes no number, and the next batch
+// continues the sequence without a gap.
+func testPushNumbersBatch(t *testing.T, open SyncFactory) {
+	e := newSyncEnv(t, open)
+	e.zone("north")
+	head := e.lastSeq()
+	a, b, c, d := e.newTicketChange("pole A", "north"), e.newTicketChange("pole B", "north"),
+		e.newTicketChange("pole C", "north"), e.newTicketChange("pole D", "north")
+	b.Patch["title"] = json.RawMessage(`""`) // rejected: a ticket needs a title
+	e.clock.Advance(time.Second)
+	editA := e.change(domain.EntityTicket, a.EntityID, domain.OpUpsert, map[string]any{"title": "pole A (2)"})
+	delD := e.change(domain.EntityTicket, d.EntityID, domain.OpDelete, nil)
+	resp := e.push(e.p, a, b, c, editA, d, delD)
+	if diff := gocmp.Diff([]string{"accepted", "rejected:invalid", "accepted", "accepted", "accepted", "accepted"}, statuses(resp.Results)); diff != "" {
+		t.Fatalf("results (-want +got):\n%s", diff)
+	}
+	ta := must[domain.Ticket](t)(e.s.GetTicket(e.ctx, a.EntityID))
+	tc := must[domain.Ticket](t)(e.s.GetTicket(e.ctx, c.EntityID))
+	na, nc := syncstore.TicketNumberValue(ta.Number), syncstore.TicketNumberValue(tc.Number)
+	if na == 0 || nc != na+1 || ta.Title != "pole A (2)" {
+		t.Fatalf("numbers %q and %q (title %q), want consecutive numbers and the edit kept", ta.Number, tc.Number, ta.Title)
+	}
+	chs := e.changesAfter(head)
+	if len(chs) != 7 || chs[5].EntityID != a.EntityID || chs[6].EntityID != c.EntityID || chs[5].Origin != domain.HubOrigin {
+		t.Fatalf("log after the batch: %d changes, want the 5 accepted then A's and C's numbering", len(chs))
+	}
+	e.checkMaterialized(domain.EntityTicket, a.EntityID)
+	e.checkMaterialized(domain.EntityTicket, c.EntityID)
+	next := e.newTicketChange("pole E", "north")
+	e.push(e.p, next)
+	// D, deleted in its own batch, has no numbering change (it would be a rejected write of
+	// a deleted row); its typed row still takes a number, the one after C's.
+	if n := syncstore.TicketNumberValue(must[domain.Ticket](t)(e.s.GetTicket(e.ctx, next.EntityID)).Number); n != nc+2 {
+		t.Errorf("next batch's number %d, want %d (no number lost to the rejected create)", n, nc+2)
+	}
 }
 
 func testPushCreate(t *testing.T, open SyncFactory) {

@@ -121,8 +121,8 @@ type pusher struct {
 	numbers        map[RowKey]int64
 	zones          map[string]bool // zone existence cache
 	pendingZones   map[string]bool // zones created by this batch
-	newTickets     int             // tickets of the batch not yet on the hub, an upper bound of numbers needed
-	numFrom, numTo int64           // ticket numbers reserved and not yet handed out: numFrom..numTo
+	unnumbered     []RowKey        // tickets made off the hub and accepted, to number before the write
+	numbering      map[RowKey]bool // the keys in unnumbered
 	teams          map[string]*domain.Team
 	tickets        map[string]*domain.Ticket // tickets of notes not touched by the batch (notes.go)
 	horizon        string                    // compaction horizon clock, for rows loaded mid-batch
@@ -139,7 +139,7 @@ type pusher struct {
 // transition, else the change is rejected and changes nothing. Accepted changes are appended
 // as received (same id, origin, actor, patch, base, clock unless clamped) with the row's zone,
 // conflicts merge reports are recorded, and a ticket created off the hub gets its number in a
-// hub change appended right after. clock must be the store's hub clock.
+// hub change appended after the batch's changes. clock must be the store's hub clock.
 func Push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, p domain.Principal, changes []domain.Change) (wire.PushResponse, error) {
 	sc, err := scopeOf(p)
 	if err != nil {
@@ -200,12 +200,6 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 		return wire.PushResponse{}, err
 	}
 	ps.states, ps.horizon = states, horizon.HLC
-	for _, k := range keys {
-		if _, ok := ps.rows[k]; !ok && k.Entity == domain.EntityTicket {
-			ps.newTickets++
-		}
-	}
-
 	results := make([]wire.Result, len(changes))
 	at := make([]int, len(changes)) // index into w.Changes of each accepted change
 	inBatch := map[string]bool{}
@@ -245,15 +239,11 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 			results[i].HLC = ps.w.Changes[idx].HLC
 		}
 	}
+	if err := ps.numberTickets(ctx); err != nil {
+		return wire.PushResponse{}, err
+	}
 	for _, k := range ps.order {
 		ps.w.Rows = append(ps.w.Rows, Put{Key: k, Row: ps.rows[k], Old: ps.orig[k], Number: ps.numbers[k]})
-	}
-	if unused := ps.numTo - ps.numFrom + 1; ps.numTo > 0 && unused > 0 {
-		// Give back the numbers reserved for creates that were rejected: they are the
-		// highest, and the counter row is ours until commit.
-		if _, err := tx.AddTicketNumbers(ctx, -unused); err != nil {
-			return wire.PushResponse{}, err
-		}
 	}
 	head, err := tx.Write(ctx, &ps.w)
 	if err != nil {
@@ -486,24 +476,14 @@ func (ps *pusher) apply(ctx context.Context, c domain.Change, hubMade bool) (wir
 	ps.accept(k, typed, row, res, c)
 	idx := len(ps.w.Changes) - 1
 
-	// A ticket made off the hub gets its number from the hub, as a hub change that every
-	// replica merges like any other.
-	if t, ok := typed.(domain.Ticket); ok && t.DeletedAt == nil && t.Number == "" {
-		n, err := ps.ticketNumber(ctx)
-		if err != nil {
-			return "", 0, err
+	// A ticket made off the hub gets its number from the hub (numberTickets, once the
+	// batch is merged).
+	if t, ok := typed.(domain.Ticket); ok && t.DeletedAt == nil && t.Number == "" && !ps.numbering[k] {
+		if ps.numbering == nil {
+			ps.numbering = map[RowKey]bool{}
 		}
-		num, _ := json.Marshal(domain.TicketNumber(n))
-		f := domain.Change{ID: domain.NewID(ps.now), Origin: domain.HubOrigin, Actor: "system", Entity: k.Entity,
-			EntityID: k.ID, Op: domain.OpUpsert, Zone: zone, Patch: map[string]json.RawMessage{"ticket_number": num}, At: ps.now}
-		f.HLC, f.Base = Stamp(ps.clock, ps.states[k].Changes, f.Entity, f.Patch)
-		row2, res2, err := merge.Apply(ps.states[k], f)
-		if err != nil {
-			return "", 0, fmt.Errorf("number ticket %s: %w", k.ID, err)
-		}
-		t.Number = domain.TicketNumber(n)
-		ps.numbers[k] = n
-		ps.accept(k, t, row2, res2, f)
+		ps.numbering[k] = true
+		ps.unnumbered = append(ps.unnumbered, k)
 	}
 	if err := ps.followZones(ctx, k, cur, exists, typed); err != nil {
 		return "", 0, err
@@ -511,21 +491,42 @@ func (ps *pusher) apply(ctx context.Context, c domain.Change, hubMade bool) (wir
 	return status, idx, nil
 }
 
-// ticketNumber hands out the next ticket number, reserving at first use as many as the batch
-// can need in one counter update (unused ones are given back before the write).
-func (ps *pusher) ticketNumber(ctx context.Context) (int64, error) {
-	if ps.numTo == 0 || ps.numFrom > ps.numTo {
-		n := int64(max(ps.newTickets, 1))
-		last, err := ps.tx.AddTicketNumbers(ctx, n)
-		if err != nil {
-			return 0, err
+// numberTickets gives each ticket the batch created off the hub, and that is still live, its
+// number: as a hub change that every replica merges like any other, appended after the
+// batch's own changes. The numbers are taken in one counter update after all the merging, so
+// the counter's row lock, which serializes pushes that create tickets until they commit, is
+// held only for the write — not for the batch's CPU work — and no number is taken for a
+// create that was rejected.
+func (ps *pusher) numberTickets(ctx context.Context) error {
+	var keys []RowKey
+	for _, k := range ps.unnumbered {
+		if t := ps.rows[k].(domain.Ticket); t.DeletedAt == nil && t.Number == "" {
+			keys = append(keys, k)
 		}
-		ps.numFrom, ps.numTo = last-n+1, last
 	}
-	ps.newTickets--
-	n := ps.numFrom
-	ps.numFrom++
-	return n, nil
+	if len(keys) == 0 {
+		return nil
+	}
+	last, err := ps.tx.AddTicketNumbers(ctx, int64(len(keys)))
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		n := last - int64(len(keys)) + 1 + int64(i)
+		t := ps.rows[k].(domain.Ticket)
+		num, _ := json.Marshal(domain.TicketNumber(n))
+		f := domain.Change{ID: domain.NewID(ps.now), Origin: domain.HubOrigin, Actor: "system", Entity: k.Entity,
+			EntityID: k.ID, Op: domain.OpUpsert, Zone: t.Zone, Patch: map[string]json.RawMessage{"ticket_number": num}, At: ps.now}
+		f.HLC, f.Base = Stamp(ps.clock, ps.states[k].Changes, f.Entity, f.Patch)
+		row, res, err := merge.Apply(ps.states[k], f)
+		if err != nil {
+			return fmt.Errorf("number ticket %s: %w", k.ID, err)
+		}
+		t.Number = domain.TicketNumber(n)
+		ps.numbers[k] = n
+		ps.accept(k, t, row, res, f)
+	}
+	return nil
 }
 
 // accept records an accepted change and its effects.
