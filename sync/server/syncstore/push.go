@@ -113,20 +113,20 @@ type pusher struct {
 	now   time.Time
 	sc    scope
 
-	rows           map[RowKey]any       // current typed rows, updated as changes are accepted
-	orig           map[RowKey]any       // rows as loaded (nil entry: new)
-	states         map[RowKey]merge.Row // merge state per row
-	order          []RowKey             // first-touched order of written rows
-	touched        map[RowKey]bool
-	numbers        map[RowKey]int64
-	zones          map[string]bool // zone existence cache
-	pendingZones   map[string]bool // zones created by this batch
-	unnumbered     []RowKey        // tickets made off the hub and accepted, to number before the write
-	numbering      map[RowKey]bool // the keys in unnumbered
-	teams          map[string]*domain.Team
-	tickets        map[string]*domain.Ticket // tickets of notes not touched by the batch (notes.go)
-	horizon        string                    // compaction horizon clock, for rows loaded mid-batch
-	w              Write
+	rows         map[RowKey]any       // current typed rows, updated as changes are accepted
+	orig         map[RowKey]any       // rows as loaded (nil entry: new)
+	states       map[RowKey]merge.Row // merge state per row
+	order        []RowKey             // first-touched order of written rows
+	touched      map[RowKey]bool
+	numbers      map[RowKey]int64
+	zones        map[string]bool // zone existence cache
+	pendingZones map[string]bool // zones created by this batch
+	unnumbered   []RowKey        // tickets made off the hub and accepted, to number before the write
+	numbering    map[RowKey]bool // the keys in unnumbered
+	teams        map[string]*domain.Team
+	tickets      map[string]*domain.Ticket // tickets of notes not touched by the batch (notes.go)
+	horizon      string                    // compaction horizon clock, for rows loaded mid-batch
+	w            Write
 }
 
 // Push takes in a batch of changes from p inside tx, following sync/PROTOCOL.md §4 and the
