@@ -16,9 +16,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/aiff/aiff/hub/gctune"
 )
 
 func main() {
+	gctune.Apply(os.Getenv)
 	ctx, stop := signalContext()
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/hub/gctune"
 	"github.com/aiff/aiff/hub/postgres"
 	"github.com/aiff/aiff/hub/storetest"
 	"github.com/aiff/aiff/sync/hlc"
@@ -34,6 +35,7 @@ import (
 // numbering change) and 500 edits of tickets created by earlier batches. changes/s counts
 // pushed changes; log_rows/s counts rows appended to the log (numbering changes included).
 func BenchmarkSyncIngest(b *testing.B) {
+	gctune.Apply(os.Getenv) // the collector settings the aiff binary runs with
 	for _, pushers := range []int{1, 4} {
 		b.Run(fmt.Sprintf("pushers=%d", pushers), func(b *testing.B) { benchSyncIngest(b, pushers) })
 	}
