@@ -187,6 +187,9 @@ func compact(v json.RawMessage) (json.RawMessage, error) {
 	if !utf8.Valid(v) || !json.Valid(v) {
 		return nil, errInvalidValue
 	}
+	if bytes.IndexAny(v, " \t\r\n") < 0 {
+		return v, nil // no whitespace at all: already compact (the usual case)
+	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, v); err != nil {
 		return nil, errInvalidValue
