@@ -17,7 +17,7 @@ func TestZoneOfMatchesColumns(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	values := []string{`"North"`, `"Nörth \u0022x\u0022"`, `null`, `12`, `{"a":1}`, `""`, `"<&>"`}
 	keys := []string{"zone", "name", "Zone", "NAME", "id", "title"}
-	entities := []domain.Entity{domain.EntityTicket, domain.EntityTeam, domain.EntityZone, domain.EntityUser}
+	entities := []domain.Entity{domain.EntityTicket, domain.EntityTeam, domain.EntityZone, domain.EntityUser, domain.EntityNote}
 	n := 0
 	for _, e := range entities {
 		for _, k := range keys {

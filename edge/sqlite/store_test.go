@@ -16,6 +16,7 @@ import (
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/edge/sqlite"
 	"github.com/aiff/aiff/sync/hlc"
+	"github.com/aiff/aiff/sync/merge"
 	"github.com/aiff/aiff/sync/wire"
 )
 
@@ -549,5 +550,39 @@ func TestResetKeepsPendingChanges(t *testing.T) {
 	}
 	if got, _ := s.GetTicket(ctx, f.ticket.ID); got.Title != "offline" {
 		t.Errorf("title after re-pull = %q", got.Title)
+	}
+}
+
+// TestDigestMatchesRowStates holds Digest (read from the doc and deleted columns) to
+// merge.Digest of the stored merge states, with values the encoder escapes and a deleted row.
+func TestDigestMatchesRowStates(t *testing.T) {
+	s, h, f := seeded(t)
+	tk := f.ticket
+	tk.Title, tk.Description = `<b>&</b> "quoted" \u2028`, "é \u2029 <"
+	c := h.change(t, domain.EntityTicket, tk.ID, "North", f.ticket, tk)
+	del := domain.Change{ID: domain.NewID(time.Now()), Seq: h.seq + 1, Origin: domain.HubOrigin, Actor: "system",
+		Entity: domain.EntityTeam, EntityID: f.team.ID, Op: domain.OpDelete, Zone: "North",
+		HLC: h.clock.Now().String(), At: time.Now().UTC().Truncate(time.Microsecond)}
+	h.seq++
+	if err := s.ApplyRemote(ctx, []domain.Change{c, del}, h.seq); err != nil {
+		t.Fatal(err)
+	}
+	var rows []merge.Row
+	for _, k := range []sqlite.RowKey{{Entity: domain.EntityZone, ID: f.zone.ID}, {Entity: domain.EntityTeam, ID: f.team.ID}, {Entity: domain.EntityTicket, ID: tk.ID}} {
+		r, err := s.Row(ctx, k.Entity, k.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+	if rows[1].Deleted == nil {
+		t.Fatal("team not deleted")
+	}
+	d, err := s.Digest(ctx, "North")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := merge.Digest(rows); d.Digest != want || d.Rows != 3 {
+		t.Errorf("digest %+v, merge.Digest of the rows %s", d, want)
 	}
 }
