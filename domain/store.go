@@ -77,6 +77,8 @@ type UserStore interface {
 	CreateUser(ctx context.Context, u User) (User, error)
 	GetUser(ctx context.Context, id string) (User, error)
 	GetUserByUsername(ctx context.Context, username string) (User, error)
+	// UpdateUser logs the change in the zone of the user's team, as the other writes do.
+	// Deactivating a user revokes their refresh tokens in the same transaction.
 	UpdateUser(ctx context.Context, id string, fn func(User) (User, error)) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
 

@@ -201,6 +201,13 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(domain.User) 
 			u.IsActive, u.PasswordHash, u.UpdatedAt, u.ID); err != nil {
 			return userWriteError(err, u)
 		}
+		// A deactivated user's sessions end with the deactivation, not when the tokens expire:
+		// reactivating them later must not bring the old refresh tokens back.
+		if old.IsActive && !u.IsActive {
+			if _, err := tx.Exec(ctx, "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL", tx.now, u.ID); err != nil {
+				return fmt.Errorf("revoke refresh tokens of deactivated user: %w", err)
+			}
+		}
 		if _, err := tx.appendChange(ctx, domain.EntityUser, u.ID, domain.OpUpsert, zone, patch); err != nil {
 			return err
 		}

@@ -180,6 +180,13 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(domain.User) 
 			u.IsActive, u.PasswordHash, micros(u.UpdatedAt), u.ID); err != nil {
 			return fmt.Errorf("update user: %w", err)
 		}
+		// A deactivated user's sessions end with the deactivation, not when the tokens expire:
+		// reactivating them later must not bring the old refresh tokens back.
+		if old.IsActive && !u.IsActive {
+			if _, err := tx.ExecContext(ctx, "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", micros(tx.now), u.ID); err != nil {
+				return fmt.Errorf("revoke refresh tokens of deactivated user: %w", err)
+			}
+		}
 		if _, err := tx.appendChange(ctx, domain.EntityUser, u.ID, domain.OpUpsert, zone, patch); err != nil {
 			return err
 		}

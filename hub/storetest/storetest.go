@@ -96,6 +96,7 @@ func Run(t *testing.T, open Factory) {
 		{"TeamList", testTeamList},
 		{"Users", testUsers},
 		{"RefreshTokens", testRefreshTokens},
+		{"UserDeactivate", testUserDeactivate},
 		{"TicketCreateGet", testTicketCreateGet},
 		{"TicketNumbering", testTicketNumbering},
 		{"TicketReferences", testTicketReferences},
