@@ -181,7 +181,7 @@ func (s *Store) Compact(ctx context.Context, horizon time.Time) (syncstore.Compa
 				}
 			}
 			st.Add(pl.Stats)
-			if err := syncstore.Pace(ctx, time.Since(began)); err != nil {
+			if err := syncstore.Pace(ctx, time.Since(began), s.ingest.Busy(time.Now())); err != nil {
 				return st, err
 			}
 		}

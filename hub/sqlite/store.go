@@ -55,6 +55,8 @@ type Store struct {
 	// rowCacheVal holds the merge states pushes built (sync_cache.go), made at first use.
 	rowCacheVal  *syncstore.RowCache
 	rowCacheOnce sync.Once
+	// ingest tells background compaction when pushes are arriving (syncstore.Pace).
+	ingest syncstore.Ingest
 }
 
 // NewStore returns a Store for the file at path with defaults; call Open before use.

@@ -50,6 +50,7 @@ func (s *Store) PushChanges(ctx context.Context, p domain.Principal, changes []d
 			fn()
 		}
 	}
+	s.ingest.Pushed(time.Now())
 	return resp, err
 }
 

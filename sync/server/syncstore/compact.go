@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/aiff/aiff/domain"
@@ -243,13 +244,16 @@ func WithDuty(ctx context.Context, duty float64) context.Context {
 }
 
 // Pace idles after a batch of compaction work that took d, as ctx's duty asks (WithDuty), and
-// returns early with ctx's error if ctx ends.
-func Pace(ctx context.Context, d time.Duration) error {
+// returns early with ctx's error if ctx ends. While ingest is busy (a push within the last
+// second, see Ingest) it works at a fifth of that duty: compaction is background upkeep that
+// can wait, and on a small machine its Postgres work takes CPU from pushes out of proportion
+// to its own time. It never stops, so sustained ingest still gets its log compacted.
+func Pace(ctx context.Context, d time.Duration, busy bool) error {
 	duty, ok := ctx.Value(dutyKey{}).(float64)
 	if !ok || duty <= 0 || duty >= 1 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(time.Duration(float64(d) * (1 - duty) / duty))
+	t := time.NewTimer(pause(d, duty, busy))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -257,4 +261,25 @@ func Pace(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// pause is how long Pace idles after work that took d at duty.
+func pause(d time.Duration, duty float64, busy bool) time.Duration {
+	if busy {
+		duty /= 5
+	}
+	return time.Duration(float64(d) * (1 - duty) / duty)
+}
+
+// Ingest records when a store last took in a push, so that its background compaction can
+// yield to ingest (Pace). The zero value is ready; it is safe for concurrent use.
+type Ingest struct{ last atomic.Int64 }
+
+// Pushed notes a push at now.
+func (in *Ingest) Pushed(now time.Time) { in.last.Store(now.UnixNano()) }
+
+// Busy reports whether a push came within the second before now.
+func (in *Ingest) Busy(now time.Time) bool {
+	last := in.last.Load()
+	return last != 0 && now.UnixNano()-last < int64(time.Second)
 }
