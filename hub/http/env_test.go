@@ -291,3 +291,13 @@ func (e *env) unchanged(before string) {
 		e.t.Fatalf("stored data changed (-before +after):\n%s", diff)
 	}
 }
+
+// userID is the id of the seeded user username.
+func (e *env) userID(username string) string {
+	e.t.Helper()
+	u, err := e.store.GetUserByUsername(context.Background(), username)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u.ID
+}

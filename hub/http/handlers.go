@@ -222,7 +222,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/auth/users/"+u.ID)
+	w.Header().Set("Location", "/api/users/"+u.ID)
 	return writeJSON(w, http.StatusCreated, u)
 }
 

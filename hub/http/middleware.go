@@ -263,6 +263,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 			return err
 		}
+		if p.UserID != "" { // a user's token: are they still active, in which role and team?
+			if p, err = s.currentUser(r.Context(), p); err != nil {
+				return err
+			}
+		}
 		next.ServeHTTP(w, r.WithContext(domain.WithPrincipal(r.Context(), p)))
 		return nil
 	})

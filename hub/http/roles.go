@@ -87,7 +87,11 @@ func RolesMarkdown() string {
 		"`status` and `customer_rating`", strings.Join(st, ", "))
 	b.WriteString("`POST /api/auth/register` is admin-only on purpose: accounts carry a role, and a public sign-up would let\n" +
 		"anyone on the network give themselves dispatcher rights over every ticket. Admins create users here or with\n" +
-		"`aiff user add`.\n")
+		"`aiff user add`.\n\n")
+	b.WriteString("`PUT /api/users/{id}` with `is_active: false` deactivates a user everywhere: their refresh tokens are revoked,\n" +
+		"their access tokens are refused within seconds (at once on the replica that took the update), and edges refuse\n" +
+		"their sessions and drop their cached login when the change syncs. An admin cannot deactivate or demote themself\n" +
+		"(`aiff user deactivate` works from the command line).\n")
 	return b.String()
 }
 

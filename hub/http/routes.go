@@ -72,6 +72,10 @@ var routeTable = []route{
 	{Method: "GET", Pattern: "/api/auth/me", Summary: "The calling user", Tag: "auth", Perms: permAnyUser, Handle: (*Server).handleMe, Resp: domain.User{}},
 	{Method: "POST", Pattern: "/api/auth/register", Summary: "Create a user (admin only; there is no public sign-up)", Tag: "auth", Perms: permAdmin, Handle: (*Server).handleRegister, Body: registerRequest{}, Status: http.StatusCreated, Resp: domain.User{}},
 
+	{Method: "GET", Pattern: "/api/users", Summary: "List users", Tag: "users", Perms: permAdmin, Handle: (*Server).handleUserList, Query: userListQuery, Resp: listResponse[domain.User]{}},
+	{Method: "GET", Pattern: "/api/users/{id}", Summary: "Get a user", Tag: "users", Perms: permAdmin, Handle: (*Server).handleUserGet, Resp: domain.User{}},
+	{Method: "PUT", Pattern: "/api/users/{id}", Summary: "Update some fields of a user; is_active false deactivates them everywhere (refresh tokens revoked, access tokens refused within seconds, edges told by sync)", Tag: "users", Perms: permAdmin, Handle: (*Server).handleUserUpdate, Body: domain.UserPatch{}, Resp: domain.User{}},
+
 	{Method: "GET", Pattern: "/api/auth/teams", Summary: "List teams", Tag: "teams", Perms: permAnyUser, Handle: (*Server).handleTeamList, Query: teamListQuery, Resp: listResponse[domain.Team]{}},
 	{Method: "POST", Pattern: "/api/auth/teams", Summary: "Create a team", Tag: "teams", Perms: permStaffWrite, Handle: (*Server).handleTeamCreate, Body: domain.TeamInput{}, Status: http.StatusCreated, Resp: domain.Team{}},
 	{Method: "GET", Pattern: "/api/auth/teams/analytics/zones", Summary: "Per-zone team and ticket statistics", Tag: "analytics", Perms: permAnalytics, Handle: (*Server).handleZoneStats, Query: analyticsQuery, Resp: listResponse[domain.ZoneStats]{}},

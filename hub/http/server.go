@@ -85,8 +85,12 @@ type Server struct {
 	// modules that hold hijacked connections, such as WebSocket streams, which Shutdown does
 	// not wait for.
 	OnShutdown []func()
+	// UserCacheTTL is how long a user read while authenticating is trusted
+	// (DefaultUserCacheTTL when 0); see userCache.
+	UserCacheTTL time.Duration
 
 	mounts []mount
+	users  userCache
 
 	once    sync.Once
 	handler http.Handler
