@@ -71,8 +71,11 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 func runUser(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "deactivate" || args[0] == "activate") {
+		return runUserActive(ctx, args[0], args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "add" {
-		return fmt.Errorf("usage: aiff user add --username U --password P --role admin|dispatcher|field|viewer [--team ID]")
+		return fmt.Errorf("usage: aiff user add --username U --password P --role admin|dispatcher|field|viewer [--team ID] | aiff user deactivate|activate --username U")
 	}
 	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
 	fs.SetOutput(stderr)

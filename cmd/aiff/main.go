@@ -1,6 +1,6 @@
 // Command aiff is the one AIFF binary: the hub, edge nodes, the demo and the admin tools.
 //
-//	aiff demo | hub | edge | migrate | seed | user add | version
+//	aiff demo | hub | edge | migrate | seed | user add|deactivate|activate | version
 //
 // Each subcommand parses its own flags over environment defaults (flags win), and every
 // long-running one stops cleanly on the first SIGINT/SIGTERM and at once on the second.
@@ -64,6 +64,8 @@ commands:
   migrate     apply database migrations and exit
   seed        load synthetic operations data
   user add    create a user
+  user deactivate / activate
+              lock a user out everywhere (sessions, refresh tokens, edges) or let them back in
   version     print the version
 
 Run 'aiff <command> -h' for a command's flags.`
