@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/aiff/aiff/domain"
@@ -89,6 +90,9 @@ type envelope struct {
 	Data json.RawMessage `json:"data"`
 }
 
+// frameTypes are the types newFrame knows.
+var frameTypes = []Type{TypeChanges, TypeReady, TypeHeartbeat, TypeAck, TypeError, TypePush, TypePushResult, TypePullResponse}
+
 // newFrame returns an empty frame of type t, or nil for an unknown type.
 func newFrame(t Type) Frame {
 	switch t {
@@ -125,11 +129,17 @@ func Marshal(f Frame) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal %s frame: %w", f.FrameType(), err)
 	}
-	b, err := marshalJSON(envelope{V: Version, Type: f.FrameType(), Data: data})
-	if err != nil {
-		return nil, fmt.Errorf("marshal %s frame: %w", f.FrameType(), err)
-	}
-	return b, nil
+	// The envelope is written by hand: encoding data again as a RawMessage would scan and
+	// copy the whole frame a second time. These are the bytes encoding/json writes for
+	// envelope (frame types are plain ASCII words).
+	head := envelopeHead(f.FrameType())
+	b := make([]byte, 0, len(head)+len(data)+1)
+	return append(append(append(b, head...), data...), '}'), nil
+}
+
+// envelopeHead is the start of a frame of type t as Marshal writes it, up to its data.
+func envelopeHead(t Type) string {
+	return `{"v":` + strconv.Itoa(Version) + `,"type":"` + string(t) + `","data":`
 }
 
 func marshalJSON(v any) ([]byte, error) {
@@ -243,6 +253,14 @@ func DecodeFrame(b []byte, lim Limits) (Frame, error) {
 	if int64(len(b)) > lim.MaxFrameBytes {
 		return nil, errTooLarge(lim)
 	}
+	if f, ok := decodeCanonical(b, &lim); ok {
+		return f, nil
+	}
+	return decodeGeneral(b, lim)
+}
+
+// decodeGeneral is DecodeFrame for any envelope: decoded, then its data decoded again.
+func decodeGeneral(b []byte, lim Limits) (Frame, error) {
 	var env envelope
 	if err := strictUnmarshal(b, &env); err != nil {
 		return nil, err
@@ -264,6 +282,31 @@ func DecodeFrame(b []byte, lim Limits) (Frame, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// decodeCanonical decodes b in one pass when its envelope has exactly the bytes Marshal
+// writes (every AIFF node's frames): the data is then the bytes between the head and the
+// final brace, decoded straight into the frame, instead of the envelope being decoded first
+// and its data copied and decoded again. ok is false for any other input, and for a frame
+// that fails to decode or validate, so that DecodeFrame's general path gives the answer and
+// the error exactly as before.
+func decodeCanonical(b []byte, lim *Limits) (Frame, bool) {
+	if !bytes.HasPrefix(b, []byte(`{"v":`)) {
+		return nil, false
+	}
+	for _, t := range frameTypes {
+		head := envelopeHead(t)
+		if len(b) <= len(head) || string(b[:len(head)]) != head || b[len(b)-1] != '}' {
+			continue
+		}
+		f := newFrame(t)
+		data := b[len(head) : len(b)-1]
+		if bytes.Equal(bytes.TrimSpace(data), []byte("null")) || strictUnmarshal(data, f) != nil || f.check(lim) != nil {
+			return nil, false
+		}
+		return f, true
+	}
+	return nil, false
 }
 
 // ReadAs reads a frame with ReadFrame and requires it to be of type T, returning CodeInvalid
