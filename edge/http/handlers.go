@@ -122,6 +122,7 @@ func (s *Server) checkLogin(ctx context.Context, username, password string) (dom
 		u.Role, u.TeamID, u.IsActive = ru.Role, ru.TeamID, ru.IsActive
 	}
 	if !u.IsActive {
+		s.forgetInactiveLogin(ctx, u)
 		return domain.User{}, true, errBadLogin
 	}
 	return u, true, nil

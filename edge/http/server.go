@@ -208,6 +208,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		c, err := s.Tokens.Verify(strings.TrimSpace(tok))
+		if err == nil {
+			err = s.checkActive(r.Context(), c.Principal())
+		}
 		if err != nil {
 			s.writeProblem(w, r, err)
 			return

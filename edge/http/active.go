@@ -1,0 +1,38 @@
+package http
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aiff/aiff/domain"
+)
+
+// checkActive refuses a token of a user whose replicated row says they were deactivated on
+// the hub: edge tokens have no refresh token to revoke and last a shift, so the replica is
+// what ends them once the deactivation syncs. The row is read on each request (a primary-key
+// read of the local file, cheap next to any route behind it). A user this edge does not hold
+// (a dispatcher without a team, say) is let through: the hub vouched for them at login.
+func (s *Server) checkActive(ctx context.Context, p domain.Principal) error {
+	if p.UserID == "" {
+		return nil
+	}
+	u, err := s.Store.GetUser(ctx, p.UserID)
+	switch {
+	case domain.ErrorCode(err) == domain.CodeNotFound:
+		return nil
+	case err != nil:
+		return fmt.Errorf("check user %s: %w", p.UserID, err)
+	case !u.IsActive:
+		return domain.Errorf(domain.CodeUnauthorized, "user %s is deactivated; ask an admin", u.Username)
+	}
+	return nil
+}
+
+// forgetInactiveLogin deletes the cached login of a user the replica says is inactive, for
+// a deactivation that reached this edge before the purge on arrival existed, or by a path
+// that did not purge it.
+func (s *Server) forgetInactiveLogin(ctx context.Context, u domain.User) {
+	if err := s.Store.DeleteCredential(ctx, u.ID); err != nil {
+		s.Logger.Warn("could not delete the cached login of an inactive user", logKeyUser, u.Username, logKeyError, err)
+	}
+}

@@ -1,0 +1,69 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/aiff/aiff/domain"
+)
+
+// GetUser returns the replicated user with id, or CodeNotFound when this edge does not hold
+// them (users of teams outside its zones, and users without a team, are not replicated).
+func (s *Store) GetUser(ctx context.Context, id string) (domain.User, error) {
+	var b string
+	err := s.reader.QueryRowContext(ctx, "SELECT doc FROM rows WHERE entity = 'user' AND id = ? AND deleted = 0", id).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return domain.User{}, domain.Errorf(domain.CodeNotFound, "user %s not found", id)
+	}
+	if err != nil {
+		return domain.User{}, fmt.Errorf("get user: %w", err)
+	}
+	var u domain.User
+	if err := json.Unmarshal([]byte(b), &u); err != nil {
+		return u, fmt.Errorf("decode user: %w", err)
+	}
+	return u, nil
+}
+
+// DeleteCredential forgets the cached login of the user with userID, if any.
+func (s *Store) DeleteCredential(ctx context.Context, userID string) error {
+	return s.write(ctx, func(t *tx) error { return t.deleteCredential(ctx, userID) })
+}
+
+func (t *tx) deleteCredential(ctx context.Context, userID string) error {
+	if _, err := t.ExecContext(ctx, "DELETE FROM credentials WHERE user_id = ?", userID); err != nil {
+		return fmt.Errorf("delete login of user %s: %w", userID, err)
+	}
+	return nil
+}
+
+// purgeInactiveLogins deletes the cached logins of the users this transaction wrote as
+// inactive, in the same commit: once a deactivation reaches the edge, by whichever path (live
+// sync, a scope change, a snapshot), nothing that would let the user log in offline stays on
+// the device.
+func (t *tx) purgeInactiveLogins(ctx context.Context) error {
+	for _, k := range t.order {
+		if k.entity != domain.EntityUser || !t.dirty[k] {
+			continue
+		}
+		r := t.rows[k]
+		if len(r.Changes) == 0 {
+			continue
+		}
+		var u struct {
+			IsActive *bool `json:"is_active"`
+		}
+		if err := decodeRow(r, &u); err != nil {
+			return err
+		}
+		if u.IsActive != nil && !*u.IsActive {
+			if err := t.deleteCredential(ctx, k.id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
