@@ -61,6 +61,9 @@ func (s *Store) write(ctx context.Context, fn func(tx *tx) error) error {
 			}
 		}
 	}
+	if err := t.purgeInactiveLogins(ctx); err != nil {
+		return err
+	}
 	if t.stamp {
 		if err := setMeta(ctx, t, metaHLC, s.Clock.Last().String()); err != nil {
 			return err
