@@ -8,6 +8,7 @@ import * as teams from './dash/teams.js';
 import * as mapview from './dash/mapview.js';
 import * as conflicts from './dash/conflicts.js';
 import * as edges from './dash/edges.js';
+import * as users from './dash/users.js';
 import { closeDrawer } from './dash/drawer.js';
 
 // roles, when set, limits a page to those roles: it is neither linked nor routed for others
@@ -19,6 +20,7 @@ const ROUTES = {
   teams: { label: 'Teams', view: teams },
   conflicts: { label: 'Conflicts', view: conflicts, roles: ['admin', 'dispatcher'] },
   edges: { label: 'Edges', view: edges, roles: ['admin'] },
+  users: { label: 'Users', view: users, roles: ['admin'] },
 };
 const allowed = r => !r.roles || r.roles.includes(api.user?.role);
 const LOGO = () => h('svg', { viewBox: '0 0 32 32', 'aria-hidden': 'true' },
