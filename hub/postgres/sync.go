@@ -306,7 +306,10 @@ func (t *syncTx) Write(ctx context.Context, w *syncstore.Write) (int64, error) {
 	b = &pgx.Batch{}
 	for _, nc := range w.Conflicts {
 		c := nc.Conflict
-		c.Seq = w.Changes[nc.Change].Seq
+		c.Seq = head // a refused change's record: the log head it was refused at
+		if nc.Change >= 0 {
+			c.Seq = w.Changes[nc.Change].Seq
+		}
 		var value any
 		if c.Value != nil {
 			value = string(c.Value)

@@ -298,7 +298,10 @@ func (t *syncTx) Write(ctx context.Context, w *syncstore.Write) (int64, error) {
 	}
 	for _, nc := range w.Conflicts {
 		c := nc.Conflict
-		c.Seq = w.Changes[nc.Change].Seq
+		c.Seq = head // a refused change's record: the log head it was refused at
+		if nc.Change >= 0 {
+			c.Seq = w.Changes[nc.Change].Seq
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_conflicts (id, seq, entity, entity_id, field, kind, change_id, origin,
 			actor, hlc, value, zone, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (entity, entity_id, field, change_id, kind) DO NOTHING`,

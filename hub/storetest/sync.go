@@ -421,6 +421,18 @@ func testPushRejections(t *testing.T, open SyncFactory) {
 	if got := must[domain.Ticket](t)(e.s.GetTicket(e.ctx, tk.ID)); got.Status != domain.StatusOpen || got.AssignedTeam != nil || got.Number != tk.Number {
 		t.Errorf("rejected changes altered the ticket: %+v", got)
 	}
+	// The status move refused for not fitting the ticket (a conflict, unlike the invalid
+	// changes) is kept as a record a dispatcher can see and apply; sending it again adds none.
+	e.push(domain.Principal{Username: "d", Role: domain.RoleDispatcher}, illegal)
+	page := must[domain.Page[syncstore.Conflict]](t)(e.ss.ListConflicts(e.ctx, syncstore.ConflictFilter{}))
+	if len(page.Items) != 1 {
+		t.Fatalf("conflict records after refusals: %+v, want one for the refused status move", page.Items)
+	}
+	c := page.Items[0]
+	if c.Kind != merge.KindRefused || c.Field != "status" || string(c.Value) != `"closed"` || c.Change != illegal.ID ||
+		c.EntityID != tk.ID || c.Zone != "north" || c.Seq != head+2 || c.ResolvedAt != nil {
+		t.Errorf("refusal record = %+v", c)
+	}
 }
 
 func contains(s, sub string) bool {

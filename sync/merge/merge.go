@@ -70,6 +70,11 @@ const (
 	KindDeleted    Kind = "deleted"    // rejected: made after the row was deleted
 	KindFinal      Kind = "final"      // rejected: made after the ticket was closed or cancelled
 	KindTransition Kind = "transition" // rejected: illegal status change from a resolution it had not seen
+	// KindRefused is not merge's: the hub refused the change at push because it did not fit
+	// the row as the hub held it (an illegal status transition after a concurrent one, an
+	// edit below the compaction horizon or of a collected tombstone). The change is not in
+	// the log; the record keeps what it tried to write.
+	KindRefused Kind = "refused"
 )
 
 // Conflict records one write that did not survive, for a dispatcher to review. Its identity is

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -66,7 +67,8 @@ type Put struct {
 	Number int64 // tickets: the number behind ticket_number (0 if none yet)
 }
 
-// NewConflict is a conflict record to insert and the index of the change that produced it.
+// NewConflict is a conflict record to insert and the index of the change that produced it,
+// or -1 for a change the push refused (its record takes the log head after the write).
 type NewConflict struct {
 	Conflict Conflict
 	Change   int
@@ -112,6 +114,9 @@ type pusher struct {
 	clock *hlc.Clock
 	now   time.Time
 	sc    scope
+	// hubMade: the hub's own changes (API writes, resolutions), whose refusals go back to
+	// the caller rather than into conflict records.
+	hubMade bool
 
 	rows         map[RowKey]any       // current typed rows, updated as changes are accepted
 	orig         map[RowKey]any       // rows as loaded (nil entry: new)
@@ -149,7 +154,7 @@ func Push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, p domain.
 }
 
 func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope, changes []domain.Change, hubMade bool) (wire.PushResponse, error) {
-	ps := &pusher{tx: tx, clock: clock, now: now, sc: sc, numbers: map[RowKey]int64{}, touched: map[RowKey]bool{},
+	ps := &pusher{tx: tx, clock: clock, now: now, sc: sc, hubMade: hubMade, numbers: map[RowKey]int64{}, touched: map[RowKey]bool{},
 		zones: map[string]bool{}, teams: map[string]*domain.Team{}, w: Write{Now: now}, pendingZones: map[string]bool{}}
 	ids := make([]string, len(changes))
 	var keys []RowKey
@@ -220,10 +225,12 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 		if k := (RowKey{c.Entity, c.EntityID}); purged[k] {
 			err := RejectPurged(k)
 			results[i].Status, results[i].Code, results[i].Error = wire.Rejected, domain.ErrorCode(err), rejectText(err)
+			ps.refused(ctx, c, err)
 			continue
 		}
 		if err := belowHorizon(ps.states[RowKey{c.Entity, c.EntityID}], c, horizon, hubMade); err != nil {
 			results[i].Status, results[i].Code, results[i].Error = wire.Rejected, domain.ErrorCode(err), rejectText(err)
+			ps.refused(ctx, c, err)
 			continue
 		}
 		status, idx, err := ps.apply(ctx, c, hubMade)
@@ -232,6 +239,7 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 				return wire.PushResponse{}, err
 			}
 			results[i].Status, results[i].Code, results[i].Error = wire.Rejected, domain.ErrorCode(err), rejectText(err)
+			ps.refused(ctx, c, err)
 			continue
 		}
 		results[i].Status, at[i] = status, idx
@@ -257,6 +265,47 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 	ps.remember(keys, stamps, horizon.HLC)
 	return wire.PushResponse{Results: results, Cursor: head, HLC: clock.Now().String()}, nil
 }
+
+// refused records a change the push refused for not fitting the row as the hub holds it
+// (CodeConflict: an illegal status transition after a concurrent one, an edit below the
+// compaction horizon or of a collected tombstone), so that a dispatcher sees on the hub what
+// the edge only has in its dead letters, and can apply the value after all. The record is
+// for the field the refusal names (status, for a transition), else one per patched field
+// apart from the times an edit stamps. Changes refused as invalid are the sender's error,
+// not a conflict, and refused deletes leave no value to restore; neither is recorded.
+func (ps *pusher) refused(ctx context.Context, c domain.Change, err error) {
+	if domain.ErrorCode(err) != domain.CodeConflict || ps.hubMade || c.Op != domain.OpUpsert {
+		return
+	}
+	var fields []string
+	if f := domain.ErrorField(err); c.Patch[f] != nil {
+		fields = []string{f}
+	} else {
+		for _, f := range slices.Sorted(maps.Keys(c.Patch)) {
+			if !stampedTimes[f] {
+				fields = append(fields, f)
+			}
+		}
+		if len(fields) == 0 {
+			fields = slices.Sorted(maps.Keys(c.Patch))
+		}
+	}
+	zone := c.Zone
+	if cur, ok := ps.rows[RowKey{c.Entity, c.EntityID}]; ok {
+		if z, err := ps.zoneOf(ctx, cur); err == nil {
+			zone = z
+		}
+	}
+	for _, f := range fields {
+		ps.w.Conflicts = append(ps.w.Conflicts, NewConflict{Change: -1, Conflict: Conflict{
+			ID: domain.NewID(ps.now), Zone: zone, CreatedAt: ps.now,
+			Conflict: merge.Conflict{Entity: c.Entity, EntityID: c.EntityID, Field: f, Kind: merge.KindRefused,
+				Change: c.ID, Origin: c.Origin, Actor: c.Actor, HLC: c.HLC, Value: c.Patch[f]}}})
+	}
+}
+
+// stampedTimes are the fields an edit or status move sets as a side effect.
+var stampedTimes = map[string]bool{"updated_at": true, "started_at": true, "resolved_at": true, "closed_at": true}
 
 // rejectText is the person-readable reason of a rejection, naming the field.
 func rejectText(err error) string {

@@ -1,5 +1,6 @@
 // conflicts.js: the sync conflicts page — writes that lost a merge (an offline edit overwritten
-// by a concurrent one, an edit of a deleted or closed ticket, a stale status move), each told in
+// by a concurrent one, an edit of a deleted or closed ticket, a stale status move, a change the
+// hub refused at sync because the record had moved on), each told in
 // plain words next to the ticket's current value, with "Keep current" (dismiss) and "Use this
 // value" (apply: the hub writes the lost value back as a new change). Also the nav badge count.
 import { api, refs, teamName } from './ctx.js';
@@ -18,7 +19,7 @@ const FIELD_LABEL = {
   title: 'title', description: 'description', location: 'address', zone: 'zone', skills: 'skills', category: 'category',
   team_id: 'team', is_active: 'active', capacity: 'capacity', shift_start: 'shift start', shift_end: 'shift end',
 };
-const KIND_LABEL = { concurrent: 'concurrent edits', deleted: 'edit of a deleted record', final: 'ticket already final', transition: 'status move not allowed' };
+const KIND_LABEL = { concurrent: 'concurrent edits', deleted: 'edit of a deleted record', final: 'ticket already final', transition: 'status move not allowed', refused: 'refused by the hub' };
 const RESOLUTION = { dismiss: 'kept the current value', apply: 'used the lost value', withdrawn: 'withdrawn: a later sync made it win after all' };
 
 /** countUnresolved returns the number of open conflict records, or a "500+" string past a page. */
@@ -58,6 +59,7 @@ function story(c, subject) {
     deleted: 'came after it was deleted',
     final: 'came after the ticket was closed or cancelled',
     transition: 'was refused because the ticket had been resolved in the meantime',
+    refused: 'was refused by the hub: it no longer fitted the record as changed in the meantime',
   }[c.kind] || 'lost the merge';
   return [
     who, offline ? ' offline ' : ' ', `change of ${field} to `, h('strong', {}, formatValue(c.field, c.value)),
