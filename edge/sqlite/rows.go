@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/sync/hlc"
@@ -247,12 +248,21 @@ func (t *tx) saveRow(ctx context.Context, r merge.Row) error {
 	}
 	doc := visibleDoc(r)
 	c := columnsOf(r, doc)
-	_, err = t.execPrepared(ctx, qSaveRow, string(r.Entity), r.ID, c.zone, boolInt(r.Deleted != nil), string(doc), string(state), c.status, c.priorityRank,
+	_, err = t.execPrepared(ctx, qSaveRow, string(r.Entity), r.ID, c.zone, boolInt(r.Deleted != nil), textOf(doc), textOf(state), c.status, c.priorityRank,
 		c.assignedTeam, c.dueDate, c.createdAt, c.updatedAt, c.number, c.name)
 	if err != nil {
 		return fmt.Errorf("save %s %s: %w", r.Entity, r.ID, err)
 	}
 	return nil
+}
+
+// textOf binds b as TEXT without copying it to a string first (a []byte would bind as a
+// BLOB): the driver copies the value into SQLite itself, and b is never written again.
+func textOf(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 func boolInt(b bool) int {

@@ -2,8 +2,11 @@ package client_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"github.com/aiff/aiff/edge/sqlite"
 	"github.com/aiff/aiff/sync/client"
 	"github.com/aiff/aiff/sync/hlc"
+	"github.com/aiff/aiff/sync/wire"
 )
 
 // checkFor polls cond until it holds or the deadline passes.
@@ -247,4 +251,86 @@ func TestClientErrors(t *testing.T) {
 			t.Errorf("backoff %s out of bounds", d)
 		}
 	}
+}
+
+// blockingHandler records what Stream hands it; its first Changes call waits for release.
+type blockingHandler struct {
+	ready   chan struct{}
+	release chan struct{}
+	first   sync.Once
+
+	mu     sync.Mutex
+	calls  int
+	seqs   []int64
+	cursor int64
+}
+
+func (h *blockingHandler) Changes(ctx context.Context, f *wire.FrameChanges) error {
+	h.first.Do(func() { <-h.release })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls++
+	for _, c := range f.Changes {
+		h.seqs = append(h.seqs, c.Seq)
+	}
+	h.cursor = f.Cursor
+	return nil
+}
+
+func (h *blockingHandler) Ready(ctx context.Context, f *wire.FrameReady) error {
+	close(h.ready)
+	return nil
+}
+
+func (h *blockingHandler) Heartbeat(ctx context.Context, f *wire.FrameHeartbeat) error { return nil }
+
+// TestStreamCoalescesWaitingFrames holds the handler on the first changes frame of a burst
+// while the hub sends more, and checks that the frames waiting by then reach the handler
+// joined (fewer calls than frames), with every change exactly once, in log order, and the
+// last frame's cursor.
+func TestStreamCoalescesWaitingFrames(t *testing.T) {
+	w := newWorld(t)
+	start := w.head()
+	h := &blockingHandler{ready: make(chan struct{}), release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- client.New(w.hub.srv.URL, "token").Stream(ctx, start, 0, h) }()
+	<-h.ready
+	prev := w.ticket
+	const commits, perCommit = 10, 100 // the fake hub sends a frame per commit (at most 100 changes)
+	for range commits {
+		var cs []domain.Change
+		for i := range perCommit {
+			next := prev
+			next.Description = fmt.Sprint("edit ", i)
+			cs = append(cs, w.hubChange(t, domain.EntityTicket, prev.ID, "North", prev, next))
+			prev = next
+		}
+		w.hub.commit(cs...)
+	}
+	time.Sleep(300 * time.Millisecond) // the frames reach the client and wait
+	close(h.release)
+	checkFor(t, 10*time.Second, "all changes handled", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.cursor == w.head()
+	})
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("stream ended with %v", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.seqs) != commits*perCommit {
+		t.Fatalf("handled %d changes, want %d", len(h.seqs), commits*perCommit)
+	}
+	for i, s := range h.seqs {
+		if s != start+int64(i)+1 {
+			t.Fatalf("change %d has seq %d, want %d", i, s, start+int64(i)+1)
+		}
+	}
+	if h.calls >= commits {
+		t.Errorf("%d frames reached the handler in %d calls: waiting frames were not joined", commits, h.calls)
+	}
+	t.Logf("%d frames in %d handler calls", commits, h.calls)
 }
