@@ -35,16 +35,28 @@ type NoteInput struct {
 // NewNote returns a validated note on ticket in zone by author, made at now. The body is
 // trimmed; the id is a fresh ULID.
 func NewNote(ticket Ticket, author string, in NoteInput, now time.Time) (Note, error) {
-	now = now.UTC().Truncate(time.Microsecond)
-	n := Note{
-		ID:        NewID(now),
-		TicketID:  ticket.ID,
-		Zone:      ticket.Zone,
-		Author:    author,
-		Body:      strings.TrimSpace(in.Body),
-		CreatedAt: now,
-		UpdatedAt: now,
+	return Note{TicketID: ticket.ID, Body: strings.TrimSpace(in.Body)}.Place(ticket, author, now)
+}
+
+// Place completes a note a store is about to create on ticket at now and validates it: a
+// fresh id and now as its times where they are empty, author where Author is empty, the
+// ticket's zone, live, and times in the stored form (UTC, microseconds).
+func (n Note) Place(ticket Ticket, author string, now time.Time) (Note, error) {
+	if n.ID == "" {
+		n.ID = NewID(now)
 	}
+	if n.CreatedAt.IsZero() {
+		n.CreatedAt = now
+	}
+	if n.UpdatedAt.IsZero() {
+		n.UpdatedAt = n.CreatedAt
+	}
+	if n.Author == "" {
+		n.Author = author
+	}
+	n.Zone, n.DeletedAt = ticket.Zone, nil
+	n.CreatedAt = n.CreatedAt.UTC().Truncate(time.Microsecond)
+	n.UpdatedAt = n.UpdatedAt.UTC().Truncate(time.Microsecond)
 	return n, n.Validate()
 }
 

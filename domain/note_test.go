@@ -3,6 +3,7 @@ package domain_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -61,5 +62,34 @@ func TestNewNote(t *testing.T) {
 	}
 	if _, err := domain.NewNote(tk, "tech1", domain.NoteInput{Body: "   "}, t0); domain.ErrorField(err) != "body" {
 		t.Fatalf("NewNote with a blank body: %v, want invalid body", err)
+	}
+}
+
+func TestNotePlace(t *testing.T) {
+	tk := ticketIn(domain.StatusOpen)
+	tk.Zone = "Harbour"
+	at := time.Date(2026, 3, 1, 10, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	// Empty fields are filled; the zone is always the ticket's and the note is live.
+	gone := at
+	got, err := domain.Note{TicketID: tk.ID, Body: "gate locked", Zone: "Elsewhere", DeletedAt: &gone}.Place(tk, "disp", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := at.UTC().Truncate(time.Microsecond)
+	want := domain.Note{ID: got.ID, TicketID: tk.ID, Zone: "Harbour", Author: "disp", Body: "gate locked", CreatedAt: stored, UpdatedAt: stored}
+	if diff := cmp.Diff(want, got); diff != "" || !domain.ValidID(got.ID) {
+		t.Fatalf("Place (-want +got):\n%s", diff)
+	}
+	// Given ones are kept (in the stored form).
+	given := domain.Note{ID: "01JP0000000000000000000009", TicketID: tk.ID, Body: "b", Author: "tech1", CreatedAt: at.Add(-time.Hour)}
+	got, err = given.Place(tk, "disp", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != given.ID || got.Author != "tech1" || !got.CreatedAt.Equal(stored.Add(-time.Hour)) || !got.UpdatedAt.Equal(got.CreatedAt) || got.CreatedAt.Location() != time.UTC {
+		t.Errorf("Place changed given fields: %+v", got)
+	}
+	if _, err := (domain.Note{TicketID: tk.ID, Body: " "}).Place(tk, "disp", at); domain.ErrorField(err) != "body" {
+		t.Errorf("Place of a blank note: %v, want invalid body", err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/sync/merge"
@@ -42,22 +41,7 @@ func (s *Store) CreateNote(ctx context.Context, n domain.Note) (domain.Note, err
 		if err != nil {
 			return err
 		}
-		if n.ID == "" {
-			n.ID = domain.NewID(tx.now)
-		}
-		if n.CreatedAt.IsZero() {
-			n.CreatedAt = tx.now
-		}
-		if n.UpdatedAt.IsZero() {
-			n.UpdatedAt = n.CreatedAt
-		}
-		if n.Author == "" {
-			n.Author = actor(ctx)
-		}
-		n.Zone, n.DeletedAt = tk.Zone, nil
-		n.CreatedAt = n.CreatedAt.UTC().Truncate(time.Microsecond)
-		n.UpdatedAt = n.UpdatedAt.UTC().Truncate(time.Microsecond)
-		if err := n.Validate(); err != nil {
+		if n, err = n.Place(tk, actor(ctx), tx.now); err != nil {
 			return err
 		}
 		if r, err := tx.row(ctx, domain.EntityNote, n.ID); err != nil {

@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/aiff/aiff/domain"
-	"github.com/aiff/aiff/sync/server/syncstore"
 )
 
 const noteCols = "id, ticket_id, zone, author, body, created_at, updated_at, deleted_at"
@@ -37,21 +36,7 @@ func (s *Store) CreateNote(ctx context.Context, n domain.Note) (domain.Note, err
 		if err != nil {
 			return err
 		}
-		if n.ID == "" {
-			n.ID = domain.NewID(tx.now)
-		}
-		if n.CreatedAt.IsZero() {
-			n.CreatedAt = tx.now
-		}
-		if n.UpdatedAt.IsZero() {
-			n.UpdatedAt = n.CreatedAt
-		}
-		if n.Author == "" {
-			n.Author = tx.actor
-		}
-		n.Zone, n.DeletedAt = tk.Zone, nil
-		n = syncstore.NormalizeNote(n)
-		if err := n.Validate(); err != nil {
+		if n, err = n.Place(tk, tx.actor, tx.now); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO notes (`+noteCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)`,

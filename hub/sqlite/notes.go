@@ -39,21 +39,7 @@ func (s *Store) CreateNote(ctx context.Context, n domain.Note) (domain.Note, err
 		if err != nil {
 			return err
 		}
-		if n.ID == "" {
-			n.ID = domain.NewID(tx.now)
-		}
-		if n.CreatedAt.IsZero() {
-			n.CreatedAt = tx.now
-		}
-		if n.UpdatedAt.IsZero() {
-			n.UpdatedAt = n.CreatedAt
-		}
-		if n.Author == "" {
-			n.Author = tx.actor
-		}
-		n.Zone, n.DeletedAt = tk.Zone, nil
-		n = syncstore.NormalizeNote(n)
-		if err := n.Validate(); err != nil {
+		if n, err = n.Place(tk, tx.actor, tx.now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO notes (`+noteCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
