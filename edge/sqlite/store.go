@@ -39,6 +39,15 @@ import (
 // an outbox; a future incompatible schema migrates the outbox and re-pulls the rest.
 const schemaVersion = 1
 
+// pageSize is the page size of a new edge file. A row's merge state and document are ~4 KB
+// for a ticket with one change: with SQLite's default 4 KB pages such a row of the WITHOUT
+// ROWID rows table keeps ~500 bytes in its leaf and spills the rest to an overflow page of its
+// own (~4.5 KB and two page writes per row, each written to the WAL and again by the
+// checkpoint); 16 KB pages hold such rows whole, several to a page, which makes a snapshot
+// load ~2.5x faster (TestMeasureBootstrap) and list scans read fewer pages. Larger pages would
+// make every small live-sync write cost more WAL bytes.
+const pageSize = 16384
+
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (
 	key   TEXT PRIMARY KEY,
@@ -202,6 +211,11 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	s.writer.SetMaxIdleConns(1)
 	s.writer.SetConnMaxLifetime(0)
 	s.writer.SetConnMaxIdleTime(0)
+	// A new file gets pages of pageSize bytes; an existing one keeps its own (SQLite ignores
+	// the pragma once the file holds data in WAL mode).
+	if _, err := s.writer.ExecContext(ctx, fmt.Sprintf("PRAGMA page_size=%d", pageSize)); err != nil {
+		return fmt.Errorf("set page size: %w", err)
+	}
 	var mode string
 	if err := s.writer.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
 		return fmt.Errorf("set wal: %w", err)
