@@ -193,21 +193,33 @@ func (r *Reader) next() (Chunk, error) {
 	if err != nil {
 		return Chunk{}, err
 	}
+	index, last, rows, ok := fastChunk(line)
+	if !ok {
+		if index, last, rows, err = r.decodeLine(line, start, sum); err != nil {
+			return Chunk{}, err
+		}
+	}
+	return r.chunk(index, last, rows, sum)
+}
+
+// decodeLine decodes a chunk line with encoding/json, strictly; a trailer line ends the
+// stream (io.EOF once verified).
+func (r *Reader) decodeLine(line []byte, start int64, sum [sha256.Size]byte) (int, string, []Row, error) {
 	var env struct {
 		V    int             `json:"v"`
 		Type string          `json:"type"`
 		Data json.RawMessage `json:"data"`
 	}
 	if err := strictUnmarshal(line, &env); err != nil {
-		return Chunk{}, fmt.Errorf("snapshot line at byte %d: %w", start, err)
+		return 0, "", nil, fmt.Errorf("snapshot line at byte %d: %w", start, err)
 	}
 	switch {
 	case env.V != wire.Version:
-		return Chunk{}, domain.FieldErrorf("v", "unsupported snapshot version %d", env.V)
+		return 0, "", nil, domain.FieldErrorf("v", "unsupported snapshot version %d", env.V)
 	case env.Type == TypeTrailer:
-		return Chunk{}, r.trailer(env.Data, sum)
+		return 0, "", nil, r.trailer(env.Data, sum)
 	case env.Type != TypeChunk:
-		return Chunk{}, domain.FieldErrorf("type", "expected a %s or %s line at byte %d", TypeChunk, TypeTrailer, start)
+		return 0, "", nil, domain.FieldErrorf("type", "expected a %s or %s line at byte %d", TypeChunk, TypeTrailer, start)
 	}
 	var d struct {
 		Index int             `json:"index"`
@@ -216,14 +228,27 @@ func (r *Reader) next() (Chunk, error) {
 		Sum   string          `json:"sum"`
 	}
 	if err := strictUnmarshal(env.Data, &d); err != nil {
-		return Chunk{}, fmt.Errorf("snapshot chunk at byte %d: %w", start, err)
+		return 0, "", nil, fmt.Errorf("snapshot chunk at byte %d: %w", start, err)
 	}
 	if d.Index != r.cp.Chunks+1 {
-		return Chunk{}, domain.FieldErrorf("index", "snapshot chunk %d where %d was expected", d.Index, r.cp.Chunks+1)
+		return 0, "", nil, domain.FieldErrorf("index", "snapshot chunk %d where %d was expected", d.Index, r.cp.Chunks+1)
 	}
 	var rows []Row
 	if err := strictUnmarshal(d.Rows, &rows); err != nil {
-		return Chunk{}, fmt.Errorf("snapshot chunk %d: %w", d.Index, err)
+		return 0, "", nil, fmt.Errorf("snapshot chunk %d: %w", d.Index, err)
+	}
+	return d.Index, d.Last, rows, nil
+}
+
+// chunk checks the decoded rows of chunk index, whose line ended with sum, and moves the
+// checkpoint past them.
+func (r *Reader) chunk(index int, last string, rows []Row, sum [sha256.Size]byte) (Chunk, error) {
+	d := struct {
+		Index int
+		Last  string
+	}{index, last}
+	if d.Index != r.cp.Chunks+1 {
+		return Chunk{}, domain.FieldErrorf("index", "snapshot chunk %d where %d was expected", d.Index, r.cp.Chunks+1)
 	}
 	if len(rows) == 0 || len(rows) > r.lim.MaxChunkRows {
 		return Chunk{}, domain.FieldErrorf("rows", "a snapshot chunk holds 1 to %d rows", r.lim.MaxChunkRows)
