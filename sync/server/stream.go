@@ -207,6 +207,9 @@ func (st *stream) serve(ctx context.Context, sub *subscriber, readDone <-chan st
 			}
 			st.pos = d.upTo
 		case <-beat.C:
+			if err := st.recheckUser(ctx); err != nil {
+				return err
+			}
 			if time.Since(st.last) < h.HeartbeatInterval {
 				continue
 			}
