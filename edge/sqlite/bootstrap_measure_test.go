@@ -139,6 +139,14 @@ func TestMeasureBootstrap(t *testing.T) {
 	}
 	defer dst.Close()
 	dst.SetMaxOpenConns(1)
+	// Same page size as the edge file: the floor of the same layout.
+	var pageSize int
+	if err := src.QueryRow("PRAGMA page_size").Scan(&pageSize); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Exec("PRAGMA page_size=" + strconv.Itoa(pageSize)); err != nil {
+		t.Fatal(err)
+	}
 	for _, q := range ddl {
 		if _, err := dst.Exec(q); err != nil {
 			t.Fatal(err)
@@ -170,7 +178,7 @@ func TestMeasureBootstrap(t *testing.T) {
 	t.Logf("bootstrap: %d rows in %s = %.0f rows/s (download+verify+stage %s, switch+index %s)", n, boot.Round(time.Millisecond), rate(boot),
 		stage.Round(time.Millisecond), swap.Round(time.Millisecond))
 	t.Logf("reader alone (decode + verify, nothing stored): %s = %.0f rows/s", verify.Round(time.Millisecond), rate(verify))
-	t.Logf("direct insert, one transaction: %d rows in %s = %.0f rows/s", n, direct.Round(time.Millisecond), rate(direct))
+	t.Logf("direct insert, one transaction, %d-byte pages: %d rows in %s = %.0f rows/s", pageSize, n, direct.Round(time.Millisecond), rate(direct))
 	load, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("process CPU (user+system, all threads): bootstrap %s = %.0f rows per CPU-second; direct insert %s = %.0f rows per CPU-second; CPU ratio %.2fx; load average %s",
 		bootCPU.Round(time.Millisecond), rate(bootCPU), directCPU.Round(time.Millisecond), rate(directCPU), bootCPU.Seconds()/directCPU.Seconds(), strings.TrimSpace(string(load)))

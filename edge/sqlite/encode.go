@@ -18,20 +18,45 @@ import (
 // json.Marshal, so the stored state never differs from what json.Marshal would store;
 // TestEncodeRowMatchesJSON and FuzzEncodeRow hold it to that.
 func encodeRow(r merge.Row) ([]byte, error) {
-	b, ok := appendRow(make([]byte, 0, 4096), r)
+	b, ok := appendRow(make([]byte, 0, 4096), r, sortedKeys(r.Fields))
 	if !ok {
 		return json.Marshal(r)
 	}
 	return b, nil
 }
 
+// appendRowDoc appends encodeRow(r) and then visibleDoc(r) to buf and returns both (slices
+// of the result, which is returned too), sorting the field names once for both: what a
+// snapshot load stores for every row.
+func appendRowDoc(buf []byte, r merge.Row) (state, doc, out []byte, err error) {
+	keys := sortedKeys(r.Fields)
+	start := len(buf)
+	buf, ok := appendRow(buf, r, keys)
+	if ok {
+		state = buf[start:len(buf):len(buf)]
+	} else {
+		buf = buf[:start]
+		if state, err = json.Marshal(r); err != nil {
+			return nil, nil, buf, err
+		}
+	}
+	start = len(buf)
+	buf = appendFields(buf, r.Fields, keys)
+	return state, buf[start:len(buf):len(buf)], buf, nil
+}
+
 // encodeFields returns exactly the bytes of json.Marshal of the visible fields as a
 // map[string]json.RawMessage (see visibleDoc).
 func encodeFields(fields map[string]merge.Field) []byte {
-	b := make([]byte, 0, 1024)
+	return appendFields(make([]byte, 0, 1024), fields, sortedKeys(fields))
+}
+
+// appendFields appends encodeFields(fields) to b; keys are the names of fields, sorted.
+func appendFields(b []byte, fields map[string]merge.Field, keys []string) []byte {
+	start := len(b)
 	b = append(b, '{')
 	ok := true
-	for i, k := range sortedKeys(fields) {
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -48,7 +73,7 @@ func encodeFields(fields map[string]merge.Field) []byte {
 			m[k] = f.Value
 		}
 		out, _ := json.Marshal(m)
-		return out
+		return append(b[:start], out...)
 	}
 	return append(b, '}')
 }
@@ -62,7 +87,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func appendRow(b []byte, r merge.Row) ([]byte, bool) {
+// keysOf returns the keys of m, sorted: sorted itself if it holds exactly m's keys.
+func keysOf[V any](m map[string]V, sorted []string) []string {
+	if len(m) != len(sorted) {
+		return sortedKeys(m)
+	}
+	for _, k := range sorted {
+		if _, ok := m[k]; !ok {
+			return sortedKeys(m)
+		}
+	}
+	return sorted
+}
+
+// appendRow appends encodeRow(r); fieldKeys are the names of r.Fields, sorted.
+func appendRow(b []byte, r merge.Row, fieldKeys []string) ([]byte, bool) {
 	ok := true
 	b = append(b, `{"entity":`...)
 	b = appendString(b, string(r.Entity))
@@ -77,7 +116,7 @@ func appendRow(b []byte, r merge.Row) ([]byte, bool) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			if b, ok = appendChange(b, c); !ok {
+			if b, ok = appendChange(b, c, fieldKeys); !ok {
 				return b, false
 			}
 		}
@@ -88,7 +127,7 @@ func appendRow(b []byte, r merge.Row) ([]byte, bool) {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '{')
-		for i, k := range sortedKeys(r.Fields) {
+		for i, k := range fieldKeys {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -149,7 +188,9 @@ func appendVersion(b []byte, v merge.Version) []byte {
 	return append(b, '}')
 }
 
-func appendChange(b []byte, c domain.Change) ([]byte, bool) {
+// appendChange appends c as json.Marshal does; fieldKeys (sorted) are used as c.Patch's
+// keys when they are the same set, as for a row's first change, to spare sorting them again.
+func appendChange(b []byte, c domain.Change, fieldKeys []string) ([]byte, bool) {
 	b = append(b, `{"id":`...)
 	b = appendString(b, c.ID)
 	if c.Seq != 0 {
@@ -173,7 +214,7 @@ func appendChange(b []byte, c domain.Change) ([]byte, bool) {
 	if len(c.Patch) > 0 {
 		b = append(b, `,"patch":{`...)
 		ok := true
-		for i, k := range sortedKeys(c.Patch) {
+		for i, k := range keysOf(c.Patch, fieldKeys) {
 			if i > 0 {
 				b = append(b, ',')
 			}

@@ -29,6 +29,15 @@ func checkEncodeRow(t *testing.T, r merge.Row) {
 	if got := encodeFields(r.Fields); werr == nil && !bytes.Equal(got, want) {
 		t.Fatalf("encodeFields\n%s\njson.Marshal\n%s", got, want)
 	}
+	// appendRowDoc: the same two encodings, after what the buffer held.
+	wantState, serr := encodeRow(r)
+	state, doc, buf, err := appendRowDoc([]byte("prefix"), r)
+	if (err == nil) != (serr == nil) {
+		t.Fatalf("appendRowDoc error %v, encodeRow error %v", err, serr)
+	}
+	if err == nil && (!bytes.Equal(state, wantState) || !bytes.Equal(doc, encodeFields(r.Fields)) || !bytes.HasPrefix(buf, []byte("prefix"))) {
+		t.Fatalf("appendRowDoc\n%s\n%s\nencodeRow, encodeFields\n%s\n%s", state, doc, wantState, encodeFields(r.Fields))
+	}
 }
 
 // rowFrom builds a row through merge from text values (patch values are JSON-encoded
@@ -72,7 +81,8 @@ func TestEncodeRowMatchesJSON(t *testing.T) {
 		checkEncodeRow(t, rowFrom(t, texts, time.Time{}))
 	}
 	for _, texts := range cases[:2] {
-		if _, ok := appendRow(nil, rowFrom(t, texts, at)); !ok {
+		r := rowFrom(t, texts, at)
+		if _, ok := appendRow(nil, r, sortedKeys(r.Fields)); !ok {
 			t.Errorf("row of %q took the slow way", texts)
 		}
 	}

@@ -151,8 +151,14 @@ func encodeStaged(rows []snapshot.Row) []stagedRow {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// The rows' state and doc bytes go into a few large buffers, not two allocations
+			// (and two copies to strings) per row; the statement binds them in place.
+			var buf []byte
 			for i := w; i < len(rows); i += workers {
-				out[i] = encodeStagedRow(rows[i])
+				if cap(buf)-len(buf) < 16<<10 {
+					buf = make([]byte, 0, 1<<20)
+				}
+				out[i], buf = encodeStagedRow(rows[i], buf)
 			}
 		}()
 	}
@@ -160,10 +166,12 @@ func encodeStaged(rows []snapshot.Row) []stagedRow {
 	return out
 }
 
-func encodeStagedRow(sr snapshot.Row) stagedRow {
+// encodeStagedRow encodes sr, appending its state and doc to buf (bound as TEXT in place:
+// buf's bytes are never written again).
+func encodeStagedRow(sr snapshot.Row, buf []byte) (stagedRow, []byte) {
 	r, err := merge.Replay(sr.Changes)
 	if err != nil {
-		return stagedRow{err: fmt.Errorf("replay snapshot row %s: %w", sr.Key(), err)}
+		return stagedRow{err: fmt.Errorf("replay snapshot row %s: %w", sr.Key(), err)}, buf
 	}
 	var top hlc.Timestamp
 	for _, c := range r.Changes {
@@ -171,14 +179,13 @@ func encodeStagedRow(sr snapshot.Row) stagedRow {
 			top = ts
 		}
 	}
-	state, err := encodeRow(r)
+	state, doc, buf, err := appendRowDoc(buf, r)
 	if err != nil {
-		return stagedRow{err: fmt.Errorf("encode %s: %w", sr.Key(), err)}
+		return stagedRow{err: fmt.Errorf("encode %s: %w", sr.Key(), err)}, buf
 	}
-	doc := visibleDoc(r)
 	c := columnsOf(r, doc)
-	return stagedRow{top: top, args: []any{string(r.Entity), r.ID, c.zone, boolInt(r.Deleted != nil), string(doc), string(state), c.status,
-		c.priorityRank, c.assignedTeam, c.dueDate, c.createdAt, c.updatedAt, c.number, c.name}}
+	return stagedRow{top: top, args: []any{string(r.Entity), r.ID, c.zone, boolInt(r.Deleted != nil), textOf(doc), textOf(state), c.status,
+		c.priorityRank, c.assignedTeam, c.dueDate, c.createdAt, c.updatedAt, c.number, c.name}}, buf
 }
 
 // SwitchSnapshot makes the staged snapshot the edge's state, in one transaction: the staged
