@@ -51,12 +51,12 @@ func FuzzCanonicalScalar(f *testing.F) {
 // TestCanonicalScalarCoversCommonValues keeps the shortcut useful: the values patches carry
 // most take it.
 func TestCanonicalScalarCoversCommonValues(t *testing.T) {
-	for _, s := range []string{`"Broken pump"`, `"é ü"`, `"<a&b>"`, `42`, `-1.5e3`, `true`, `null`, `"2026-01-02T03:04:05.123456Z"`} {
+	for _, s := range []string{`"Broken pump"`, `"é ü"`, `"<a&b>"`, `42`, `-1.5e3`, `true`, `null`, `"2026-01-02T03:04:05.123456Z"`, `[]`, `{}`} {
 		if !canonicalScalar([]byte(s)) {
 			t.Errorf("%s does not take the shortcut", s)
 		}
 	}
-	for _, s := range []string{`"a\"b"`, `"\u0041"`, "\"\u2028\"", "\"\xff\"", "\"\x01\"", `01`, `1.`, ` 1`, `{}`, `[]`, `"`, ``} {
+	for _, s := range []string{`"a\"b"`, `"\u0041"`, "\"\u2028\"", "\"\xff\"", "\"\x01\"", `01`, `1.`, ` 1`, `[ ]`, `[1]`, `{"a":1}`, `"`, ``} {
 		if canonicalScalar([]byte(s)) {
 			t.Errorf("%q takes the shortcut", s)
 		}

@@ -414,14 +414,14 @@ func Canonical(v json.RawMessage) (json.RawMessage, error) {
 // canonicalScalar reports whether v is a JSON scalar that Canonical would return unchanged,
 // so the common patch values (plain strings, numbers, true, false, null) skip a decode and an
 // encode. It is conservative: anything it is not sure of (escapes, control characters,
-// invalid UTF-8, U+2028/U+2029, which the encoder rewrites; objects and arrays) goes the
-// long way.
+// invalid UTF-8, U+2028/U+2029, which the encoder rewrites; non-empty objects and arrays)
+// goes the long way.
 func canonicalScalar(v []byte) bool {
 	if len(v) == 0 {
 		return false
 	}
 	switch string(v) {
-	case "true", "false", "null":
+	case "true", "false", "null", "[]", "{}": // empty containers too (a ticket's skills: [])
 		return true
 	}
 	if v[0] == '"' {
@@ -532,7 +532,11 @@ func build(entity domain.Entity, id string, changes []domain.Change) Row {
 	}
 	slices.SortFunc(ws, func(a, b write) int { return a.v.Compare(b.v) })
 
-	row := Row{Entity: entity, ID: id, Changes: make([]domain.Change, len(ws)), Fields: map[string]Field{}}
+	fields := 0 // a size hint: the first change (a create) usually sets every field
+	if len(ws) > 0 {
+		fields = len(ws[0].c.Patch)
+	}
+	row := Row{Entity: entity, ID: id, Changes: make([]domain.Change, len(ws)), Fields: make(map[string]Field, fields)}
 	var firstDelete *Version
 	for i, w := range ws {
 		row.Changes[i] = w.c
