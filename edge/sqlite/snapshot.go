@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/sync/client"
@@ -81,7 +82,10 @@ func (s *Store) StageSnapshot(ctx context.Context, reset bool, rows []snapshot.R
 	if s.writer == nil {
 		return domain.Errorf(domain.CodeUnavailable, "edge store is closed")
 	}
-	enc := encodeStaged(rows) // before taking the write lock: local writes go on meanwhile
+	// Encoding starts before the write lock is taken (local writes go on meanwhile) and runs
+	// ahead of the inserts below on the other cores.
+	enc := encodeStaged(rows)
+	defer enc.close()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	tx, err := s.writer.BeginTx(ctx, nil)
@@ -105,14 +109,15 @@ func (s *Store) StageSnapshot(ctx context.Context, reset bool, rows []snapshot.R
 		}
 		defer ins.Close()
 		var top hlc.Timestamp
-		for i := range enc {
-			if enc[i].err != nil {
-				return enc[i].err
+		for i := range rows {
+			sr := enc.row(i)
+			if sr.err != nil {
+				return sr.err
 			}
-			if top.Compare(enc[i].top) < 0 {
-				top = enc[i].top
+			if top.Compare(sr.top) < 0 {
+				top = sr.top
 			}
-			if _, err := ins.ExecContext(ctx, enc[i].args...); err != nil {
+			if _, err := ins.ExecContext(ctx, sr.args...); err != nil {
 				return fmt.Errorf("stage %s: %w", rows[i].Key(), err)
 			}
 		}
@@ -141,29 +146,63 @@ type stagedRow struct {
 	err  error
 }
 
-// encodeStaged replays and encodes rows on every core: the rows' states, visible documents
-// and list columns, exactly as saveRow would store them.
-func encodeStaged(rows []snapshot.Row) []stagedRow {
-	out := make([]stagedRow, len(rows))
-	workers := min(runtime.GOMAXPROCS(0), (len(rows)+63)/64)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
+// stagedRows are rows being encoded for the staging table, part after part in order, by
+// one worker per core: the inserts take each part as soon as it is ready, so encoding the
+// next rows overlaps inserting the previous ones.
+type stagedRows struct {
+	rows  []stagedRow
+	ready []chan struct{} // ready[k] is closed once part k (rows k*stagePart…) is encoded
+	stop  atomic.Bool
+	wg    sync.WaitGroup
+}
+
+// stagePart is how many rows a worker encodes at a time.
+const stagePart = 64
+
+// encodeStaged starts replaying and encoding rows on every core: the rows' states, visible
+// documents and list columns, exactly as saveRow would store them. Call close when done.
+func encodeStaged(rows []snapshot.Row) *stagedRows {
+	parts := (len(rows) + stagePart - 1) / stagePart
+	e := &stagedRows{rows: make([]stagedRow, len(rows)), ready: make([]chan struct{}, parts)}
+	for k := range e.ready {
+		e.ready[k] = make(chan struct{})
+	}
+	var next atomic.Int64
+	for range min(runtime.GOMAXPROCS(0), parts) {
+		e.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer e.wg.Done()
 			// The rows' state and doc bytes go into a few large buffers, not two allocations
 			// (and two copies to strings) per row; the statement binds them in place.
 			var buf []byte
-			for i := w; i < len(rows); i += workers {
-				if cap(buf)-len(buf) < 16<<10 {
-					buf = make([]byte, 0, 1<<20)
+			for !e.stop.Load() {
+				k := int(next.Add(1) - 1)
+				if k >= parts {
+					return
 				}
-				out[i], buf = encodeStagedRow(rows[i], buf)
+				for i := k * stagePart; i < min((k+1)*stagePart, len(rows)); i++ {
+					if cap(buf)-len(buf) < 16<<10 {
+						buf = make([]byte, 0, 1<<20)
+					}
+					e.rows[i], buf = encodeStagedRow(rows[i], buf)
+				}
+				close(e.ready[k])
 			}
 		}()
 	}
-	wg.Wait()
-	return out
+	return e
+}
+
+// row returns row i once it is encoded.
+func (e *stagedRows) row(i int) *stagedRow {
+	<-e.ready[i/stagePart]
+	return &e.rows[i]
+}
+
+// close stops the workers (after the part each is on) and waits for them.
+func (e *stagedRows) close() {
+	e.stop.Store(true)
+	e.wg.Wait()
 }
 
 // encodeStagedRow encodes sr, appending its state and doc to buf (bound as TEXT in place:
