@@ -137,6 +137,7 @@ func (h *Handler) init() {
 	r.Post("/rows", h.handle(h.handleRows))
 	r.Get("/buckets", h.handle(h.handleBuckets))
 	r.Get("/buckets/{bucket}", h.handle(h.handleBucketRows))
+	r.Post("/logins", h.handle(h.handleLogins))
 	r.NotFound(h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return domain.Errorf(domain.CodeNotFound, "no sync route for %s %s", r.Method, r.URL.Path)
 	}))
