@@ -2,7 +2,9 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -584,5 +586,117 @@ func TestDigestMatchesRowStates(t *testing.T) {
 	}
 	if want := merge.Digest(rows); d.Digest != want || d.Rows != 3 {
 		t.Errorf("digest %+v, merge.Digest of the rows %s", d, want)
+	}
+}
+
+// TestRecordPushAcksInBatches acknowledges more changes than one ack statement holds, with a
+// rejected one among them, and checks every change's outbox status and hub seq; the same
+// changes coming back from the hub's log afterwards change nothing.
+func TestRecordPushAcksInBatches(t *testing.T) {
+	s, h, f := seeded(t)
+	const n = 560 // a rejected change after more than one ack statement's worth
+	for i := range n {
+		if _, err := s.UpdateTicket(ctx, f.ticket.ID, func(tk domain.Ticket) (domain.Ticket, error) {
+			return domain.TicketPatch{Description: domain.Some(fmt.Sprint("edit ", i))}.Apply(tk, time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch, err := s.Pending(ctx, n)
+	if err != nil || len(batch) != n {
+		t.Fatalf("pending: %d, %v", len(batch), err)
+	}
+	const rejected = 540
+	res := &wire.PushResponse{HLC: h.clock.Now().String()}
+	want := map[string]int64{}
+	for i, c := range batch {
+		if i == rejected {
+			res.Results = append(res.Results, wire.Result{ID: c.ID, Status: wire.Rejected, Code: domain.CodeInvalid, Error: "no"})
+			continue
+		}
+		want[c.ID] = int64(1000 + i)
+		st := wire.Accepted
+		if i%3 == 0 {
+			st = wire.Duplicate
+		}
+		res.Results = append(res.Results, wire.Result{ID: c.ID, Status: st, Seq: int64(1000 + i)})
+	}
+	if err := s.RecordPush(ctx, batch, res); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		if st, _ := s.Stats(ctx); st.Pending != 0 || st.Acked != n-1 || st.Dead != 1 {
+			t.Errorf("%s: stats %+v", when, st)
+		}
+		db, err := sql.Open("sqlite", s.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		rows, err := db.Query("SELECT change_id, status, hub_seq, attempts FROM outbox")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, status string
+			var seq, attempts int64
+			if err := rows.Scan(&id, &status, &seq, &attempts); err != nil {
+				t.Fatal(err)
+			}
+			switch w, ok := want[id]; {
+			case id == batch[rejected].ID:
+				if status != sqlite.StatusDead {
+					t.Errorf("%s: rejected change %s is %s", when, id, status)
+				}
+			case !ok || status != sqlite.StatusAcked || seq != w || attempts != 1:
+				t.Errorf("%s: change %s: status %s, hub seq %d, attempts %d; want acked at %d after one attempt", when, id, status, seq, attempts, w)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("after the push")
+	// The accepted changes come back in the hub's log: already acknowledged, nothing moves.
+	var back []domain.Change
+	for i, c := range batch {
+		if i != rejected {
+			c.Seq = int64(1000 + i)
+			back = append(back, c)
+		}
+	}
+	if err := s.ApplyRemote(ctx, back, 1000+n); err != nil {
+		t.Fatal(err)
+	}
+	check("after the log")
+}
+
+// TestOwnChangesFromLogAcknowledgeInBatches: pending changes whose push answer was lost are
+// acknowledged by their copies in the hub's log, more than one ack statement's worth at once.
+func TestOwnChangesFromLogAcknowledgeInBatches(t *testing.T) {
+	s, _, f := seeded(t)
+	const n = 520
+	for i := range n {
+		if _, err := s.UpdateTicket(ctx, f.ticket.ID, func(tk domain.Ticket) (domain.Ticket, error) {
+			return domain.TicketPatch{Description: domain.Some(fmt.Sprint("edit ", i))}.Apply(tk, time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch, _ := s.Pending(ctx, n)
+	for i := range batch {
+		batch[i].Seq = int64(100 + i)
+	}
+	if err := s.ApplyRemote(ctx, batch[:n-1], int64(100+n-2)); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Stats(ctx)
+	if st.Pending != 1 || st.Acked != n-1 {
+		t.Errorf("stats %+v, want %d acked and the last one pending", st, n-1)
+	}
+	if p, _ := s.Pending(ctx, 10); len(p) != 1 || p[0].ID != batch[n-1].ID {
+		t.Errorf("pending %+v", p)
 	}
 }
