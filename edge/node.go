@@ -66,6 +66,10 @@ type Config struct {
 	// IntegrityInterval is how often the ready edge proves its zones match the hub's and
 	// repairs what differs (default DefaultIntegrityInterval; negative: never).
 	IntegrityInterval time.Duration
+	// LoginCheckInterval is how often a connected edge asks the hub whether the users it
+	// holds cached logins for but does not replicate may still log in (default
+	// DefaultLoginCheckInterval).
+	LoginCheckInterval time.Duration
 }
 
 // Node is a running edge node.
@@ -78,6 +82,8 @@ type Node struct {
 	Syncer *client.Syncer
 	// Integrity compares the edge's zones with the hub's and repairs them (integrity.go).
 	Integrity *Integrity
+	// Logins revokes cached logins the hub no longer allows (logins.go).
+	Logins *LoginCheck
 
 	ln      net.Listener
 	srv     *http.Server
@@ -228,6 +234,9 @@ func (n *Node) Open(ctx context.Context) (err error) {
 			defer n.wg.Done()
 			n.Integrity.Run(runCtx)
 		}()
+	}
+	if rev == nil {
+		n.startLoginCheck(runCtx)
 	}
 	n.logger.Info("edge node started", logKeyAddr, n.ln.Addr().String(), "hub", n.cfg.HubURL)
 	return nil

@@ -11,7 +11,9 @@ import (
 // the hub: edge tokens have no refresh token to revoke and last a shift, so the replica is
 // what ends them once the deactivation syncs. The row is read on each request (a primary-key
 // read of the local file, cheap next to any route behind it). A user this edge does not hold
-// (a dispatcher without a team, say) is let through: the hub vouched for them at login.
+// (a dispatcher without a team, say) is let through, since the hub vouched for them at
+// login, unless the hub said since that they may no longer log in (the edge's login check,
+// edge/logins.go), which the store records for as long as their tokens could last.
 func (s *Server) checkActive(ctx context.Context, p domain.Principal) error {
 	if p.UserID == "" {
 		return nil
@@ -19,7 +21,7 @@ func (s *Server) checkActive(ctx context.Context, p domain.Principal) error {
 	u, err := s.Store.GetUser(ctx, p.UserID)
 	switch {
 	case domain.ErrorCode(err) == domain.CodeNotFound:
-		return nil
+		return s.checkLoginRevoked(ctx, p)
 	case err != nil:
 		return fmt.Errorf("check user %s: %w", p.UserID, err)
 	case !u.IsActive:
@@ -35,4 +37,17 @@ func (s *Server) forgetInactiveLogin(ctx context.Context, u domain.User) {
 	if err := s.Store.DeleteCredential(ctx, u.ID); err != nil {
 		s.Logger.Warn("could not delete the cached login of an inactive user", logKeyUser, u.Username, logKeyError, err)
 	}
+}
+
+// checkLoginRevoked refuses a token of a user not replicated here whose login the hub has
+// revoked (sqlite.Store.RevokeLogin).
+func (s *Server) checkLoginRevoked(ctx context.Context, p domain.Principal) error {
+	reason, revoked, err := s.Store.LoginRevoked(ctx, p.UserID)
+	switch {
+	case err != nil:
+		return fmt.Errorf("check user %s: %w", p.UserID, err)
+	case revoked:
+		return domain.Errorf(domain.CodeUnauthorized, "user %s may no longer log in (%s on the hub); ask an admin", p.Username, reason)
+	}
+	return nil
 }

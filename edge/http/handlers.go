@@ -98,6 +98,9 @@ func (s *Server) checkLogin(ctx context.Context, username, password string) (dom
 			if err := s.Store.SaveCredential(ctx, u, hash); err != nil {
 				return u, false, err
 			}
+			if err := s.Store.ClearRevokedLogin(ctx, u.ID); err != nil {
+				return u, false, err
+			}
 			return u, false, nil
 		case domain.CodeUnauthorized, domain.CodeTooManyRequests, domain.CodeForbidden:
 			return u, false, err

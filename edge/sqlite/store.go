@@ -254,7 +254,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("begin schema: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schema); err != nil {
+	if _, err := tx.ExecContext(ctx, schema+loginsSchema); err != nil {
 		return fmt.Errorf("apply schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
