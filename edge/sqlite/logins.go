@@ -153,7 +153,15 @@ func (s *Store) RefreshLogin(ctx context.Context, u domain.User) error {
 // PruneRevokedLogins forgets revocations recorded before before: once every token issued
 // before a revocation has expired, the record refuses nothing (a revoked user can only get a
 // new token by logging in through the hub, which clears it anyway).
+// It writes only when there is something to forget: the login check calls it every time.
 func (s *Store) PruneRevokedLogins(ctx context.Context, before time.Time) error {
+	var stale bool
+	if err := s.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM revoked_logins WHERE at < ?)", micros(before)).Scan(&stale); err != nil {
+		return fmt.Errorf("read revoked logins: %w", err)
+	}
+	if !stale {
+		return nil
+	}
 	return s.write(ctx, func(t *tx) error {
 		if _, err := t.ExecContext(ctx, "DELETE FROM revoked_logins WHERE at < ?", micros(before)); err != nil {
 			return fmt.Errorf("prune revoked logins: %w", err)
