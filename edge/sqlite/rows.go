@@ -25,8 +25,9 @@ type tx struct {
 	rows  map[rowKey]merge.Row
 	dirty map[rowKey]bool
 	order []rowKey
-	stamp bool                 // a clock reading was taken or updated: persist the clock at commit
-	stmts map[string]*sql.Stmt // the store's prepared statements, bound to this transaction
+	saved map[rowKey]*storedCols // list columns saveRow wrote, for the row cache
+	stamp bool                   // a clock reading was taken or updated: persist the clock at commit
+	stmts map[string]*sql.Stmt   // the store's prepared statements, bound to this transaction
 	// noDead caches whether dead_letters is empty: 0 not known yet, 1 empty, 2 not empty
 	// (dead sets 2).
 	noDead int
@@ -76,7 +77,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *tx) error) error {
 	}
 	for _, k := range t.order {
 		if t.dirty[k] {
-			s.cache.put(k, t.rows[k])
+			s.cache.put(k, t.rows[k], t.saved[k])
 		}
 	}
 	return nil
@@ -87,17 +88,30 @@ func (s *Store) write(ctx context.Context, fn func(tx *tx) error) error {
 // JSON on every touch. It holds committed state only: write adds a transaction's rows after
 // its commit, under Store.wmu, which every access holds. Rows are shared, never modified
 // (merge.Apply returns new rows).
+// With a row written by this store it keeps the list columns stored with it (cols, nil if not
+// known), so the next save of the row can leave the indexes alone when they did not change.
 type rowCache struct {
 	max  int
-	rows map[rowKey]merge.Row
+	rows map[rowKey]cachedRow
+}
+
+type cachedRow struct {
+	row  merge.Row
+	cols *storedCols
 }
 
 func (c *rowCache) get(k rowKey) (merge.Row, bool) {
-	r, ok := c.rows[k]
-	return r, ok
+	e, ok := c.rows[k]
+	return e.row, ok
 }
 
-func (c *rowCache) put(k rowKey, r merge.Row) {
+// cols returns the list columns stored with the committed row k, if known.
+func (c *rowCache) cols(k rowKey) (*storedCols, bool) {
+	e, ok := c.rows[k]
+	return e.cols, ok && e.cols != nil
+}
+
+func (c *rowCache) put(k rowKey, r merge.Row, cols *storedCols) {
 	if c.max <= 0 {
 		return
 	}
@@ -106,7 +120,7 @@ func (c *rowCache) put(k rowKey, r merge.Row) {
 		return
 	}
 	if c.rows == nil {
-		c.rows = make(map[rowKey]merge.Row)
+		c.rows = make(map[rowKey]cachedRow)
 	}
 	if _, ok := c.rows[k]; !ok && len(c.rows) >= c.max {
 		// Evict an eighth, arbitrary entries (map order): cheap, and a hot row comes back
@@ -120,7 +134,7 @@ func (c *rowCache) put(k rowKey, r merge.Row) {
 			n--
 		}
 	}
-	c.rows[k] = r
+	c.rows[k] = cachedRow{row: r, cols: cols}
 }
 
 func (c *rowCache) clear() { c.rows = nil }
@@ -137,13 +151,15 @@ const (
 			priority_rank = excluded.priority_rank, assigned_team = excluded.assigned_team,
 			due_date = excluded.due_date, created_at = excluded.created_at,
 			updated_at = excluded.updated_at, number = excluded.number, name = excluded.name`
+	// qUpdateRowDoc rewrites a row whose other list columns did not change (saveRow).
+	qUpdateRowDoc = "UPDATE rows SET doc = ?, state = ?, updated_at = ? WHERE entity = ? AND id = ?"
 	qAppendOutbox = `INSERT INTO outbox (change_id, entity, entity_id, change, status, created_at, updated_at)
 		VALUES (?, ?, ?, ?, 'pending', ?, ?)`
 	qAck = `UPDATE outbox SET status = 'acked', hub_seq = ?, last_error = '', attempts = attempts + 1, updated_at = ?
 		WHERE change_id = ? AND status = 'pending'`
 )
 
-var hotQueries = []string{qLoadRow, qSaveRow, qAppendOutbox, qAck}
+var hotQueries = []string{qLoadRow, qSaveRow, qUpdateRowDoc, qAppendOutbox, qAck}
 
 // prepare prepares the hot statements on the writer pool. It must run while no transaction
 // holds the pool's one connection.
@@ -216,7 +232,7 @@ func (t *tx) row(ctx context.Context, entity domain.Entity, id string) (merge.Ro
 		if err := json.Unmarshal([]byte(state), &r); err != nil {
 			return r, fmt.Errorf("decode %s %s: %w", entity, id, err)
 		}
-		t.s.cache.put(k, r) // committed state, whatever this transaction does
+		t.s.cache.put(k, r, nil) // committed state, whatever this transaction does
 	}
 	t.rows[k] = r
 	t.order = append(t.order, k)
@@ -253,13 +269,43 @@ func (t *tx) saveRow(ctx context.Context, r merge.Row) error {
 	if err != nil {
 		return fmt.Errorf("encode %s %s: %w", r.Entity, r.ID, err)
 	}
-	c := columnsOf(r, doc)
-	_, err = t.execPrepared(ctx, qSaveRow, string(r.Entity), r.ID, c.zone, boolInt(r.Deleted != nil), textOf(doc), textOf(state), c.status, c.priorityRank,
+	c := storedCols{columnsOf(r, doc), boolInt(r.Deleted != nil)}
+	k := rowKey{r.Entity, r.ID}
+	if t.saved == nil {
+		t.saved = map[rowKey]*storedCols{}
+	}
+	t.saved[k] = &c
+	// An edit that leaves every indexed column but updated_at as it was (most sync traffic:
+	// a description, a note) rewrites the document and state only, so SQLite leaves the
+	// other five indexes alone. The committed row's columns come from the cache; a row not
+	// there as cached (removed and re-added in this transaction) is written in full.
+	if old, ok := t.s.cache.cols(k); ok && old.sameBut(c) {
+		res, err := t.execPrepared(ctx, qUpdateRowDoc, textOf(doc), textOf(state), c.updatedAt, string(r.Entity), r.ID)
+		if err != nil {
+			return fmt.Errorf("save %s %s: %w", r.Entity, r.ID, err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 1 {
+			return nil
+		}
+	}
+	_, err = t.execPrepared(ctx, qSaveRow, string(r.Entity), r.ID, c.zone, c.deleted, textOf(doc), textOf(state), c.status, c.priorityRank,
 		c.assignedTeam, c.dueDate, c.createdAt, c.updatedAt, c.number, c.name)
 	if err != nil {
 		return fmt.Errorf("save %s %s: %w", r.Entity, r.ID, err)
 	}
 	return nil
+}
+
+// storedCols are the list columns of a saved row, with its deleted flag.
+type storedCols struct {
+	columns
+	deleted int
+}
+
+// sameBut reports whether c and d differ at most in updated_at.
+func (c storedCols) sameBut(d storedCols) bool {
+	d.updatedAt = c.updatedAt
+	return c == d
 }
 
 // saveBufs holds saveRow's encoding buffers.
