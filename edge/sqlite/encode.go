@@ -259,7 +259,7 @@ func appendChange(b []byte, c domain.Change, fieldKeys []string) ([]byte, bool) 
 // anything else through json.Marshal of the string.
 func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainASCII[s[i]] {
 			q, _ := json.Marshal(s)
 			return append(b, q...)
 		}
@@ -279,7 +279,8 @@ func appendRaw(b []byte, v json.RawMessage) ([]byte, bool) {
 	if len(v) == 0 || !plainString(v) && !json.Valid(v) {
 		return b, false
 	}
-	inString, escaped := false, false
+	// Copy runs of bytes as they are; only the bytes json.Marshal rewrites break a run.
+	inString, escaped, run := false, false, 0
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if !inString {
@@ -289,7 +290,6 @@ func appendRaw(b []byte, v json.RawMessage) ([]byte, bool) {
 			case '"':
 				inString = true
 			}
-			b = append(b, c)
 			continue
 		}
 		switch {
@@ -300,19 +300,29 @@ func appendRaw(b []byte, v json.RawMessage) ([]byte, bool) {
 		case c == '"':
 			inString = false
 		case c == '<' || c == '>' || c == '&':
+			b = append(b, v[run:i]...)
 			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			continue
+			run = i + 1
 		case c == 0xE2 && i+2 < len(v) && v[i+1] == 0x80 && v[i+2]&^1 == 0xA8:
+			b = append(b, v[run:i]...)
 			b = append(b, '\\', 'u', '2', '0', '2', hex[v[i+2]&0xF])
 			i += 2
-			continue
+			run = i + 1
 		}
-		b = append(b, c)
 	}
-	return b, true
+	return append(b, v[run:]...), true
 }
 
 const hex = "0123456789abcdef"
+
+// plainASCII[c] is whether json.Marshal writes byte c of a string as it is (printable
+// ASCII other than the quote, the backslash and the HTML characters it escapes).
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // plainString reports whether v is a JSON string without escapes or control characters,
 // valid without a full scan (the common patch value).
