@@ -18,9 +18,11 @@ import (
 
 const fastChunkPrefix = `{"v":1,"type":"` + TypeChunk + `","data":{"index":`
 
-// fastChunk decodes a chunk line (its sum member included) written by a Writer.
-func fastChunk(line []byte) (index int, last string, rows []Row, ok bool) {
-	d := fastDec{b: line}
+// fastChunk decodes a chunk line (its sum member included) written by a Writer. names, if
+// not nil, interns the strings that repeat from row to row (field names, origins, actors,
+// entities, ops, zones), so that each is allocated once per stream rather than once per row.
+func fastChunk(line []byte, names map[string]string) (index int, last string, rows []Row, ok bool) {
+	d := fastDec{b: line, names: names}
 	if !d.lit(fastChunkPrefix) {
 		return 0, "", nil, false
 	}
@@ -46,7 +48,7 @@ func fastChunk(line []byte) (index int, last string, rows []Row, ok bool) {
 		}
 		break
 	}
-	if _, ok := d.str(); !ok || !d.lit("}}") || d.i != len(d.b) {
+	if _, ok := d.strBytes(); !ok || !d.lit("}}") || d.i != len(d.b) {
 		return 0, "", nil, false
 	}
 	return int(n), last, rows, true
@@ -55,8 +57,28 @@ func fastChunk(line []byte) (index int, last string, rows []Row, ok bool) {
 // fastDec reads b from i on; every method reports false, consuming nothing useful, when the
 // input is not in the form it handles.
 type fastDec struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	names map[string]string
+}
+
+// maxNames bounds fastDec.names.
+const maxNames = 4096
+
+// name reads a string (as str) that is likely to repeat, interned in d.names.
+func (d *fastDec) name() (string, bool) {
+	b, ok := d.strBytes()
+	if !ok {
+		return "", false
+	}
+	if s, ok := d.names[string(b)]; ok {
+		return s, true
+	}
+	s := string(b)
+	if d.names != nil && len(d.names) < maxNames {
+		d.names[s] = s
+	}
+	return s, true
 }
 
 func (d *fastDec) lit(s string) bool {
@@ -120,7 +142,7 @@ func (d *fastDec) row(r *Row) bool {
 	if !d.lit(`{"entity":`) {
 		return false
 	}
-	e, ok := d.str()
+	e, ok := d.name()
 	if !ok || !d.lit(`,"id":`) {
 		return false
 	}
@@ -162,13 +184,13 @@ func (d *fastDec) change(c *domain.Change) bool {
 	if !d.lit(`,"origin":`) {
 		return false
 	}
-	if c.Origin, ok = d.str(); !ok || !d.lit(`,"actor":`) {
+	if c.Origin, ok = d.name(); !ok || !d.lit(`,"actor":`) {
 		return false
 	}
-	if c.Actor, ok = d.str(); !ok || !d.lit(`,"entity":`) {
+	if c.Actor, ok = d.name(); !ok || !d.lit(`,"entity":`) {
 		return false
 	}
-	e, ok := d.str()
+	e, ok := d.name()
 	if !ok || !d.lit(`,"entity_id":`) {
 		return false
 	}
@@ -176,13 +198,13 @@ func (d *fastDec) change(c *domain.Change) bool {
 	if c.EntityID, ok = d.str(); !ok || !d.lit(`,"op":`) {
 		return false
 	}
-	op, ok := d.str()
+	op, ok := d.name()
 	if !ok {
 		return false
 	}
 	c.Op = domain.Op(op)
 	if d.lit(`,"zone":`) {
-		if c.Zone, ok = d.str(); !ok {
+		if c.Zone, ok = d.name(); !ok {
 			return false
 		}
 	}
@@ -190,7 +212,7 @@ func (d *fastDec) change(c *domain.Change) bool {
 		c.Patch = make(map[string]json.RawMessage, 24)
 		if !d.lit("}") {
 			for {
-				k, ok := d.str()
+				k, ok := d.name()
 				if !ok || !d.lit(":") {
 					return false
 				}
@@ -225,7 +247,7 @@ func (d *fastDec) change(c *domain.Change) bool {
 		c.Base = make(map[string]string, 4)
 		if !d.lit("}") {
 			for {
-				k, ok := d.str()
+				k, ok := d.name()
 				if !ok || !d.lit(":") {
 					return false
 				}

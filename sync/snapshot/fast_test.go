@@ -81,11 +81,11 @@ func TestFastChunkTakesWriterLines(t *testing.T) {
 	if len(lines) != 3 {
 		t.Fatalf("%d lines, want header, chunk, trailer", len(lines))
 	}
-	if _, _, _, ok := fastChunk(lines[1]); !ok {
+	if _, _, _, ok := fastChunk(lines[1], nil); !ok {
 		t.Fatalf("the fast path refused a chunk the writer wrote: %s", lines[1])
 	}
 	for _, l := range [][]byte{lines[0], lines[2]} {
-		if _, _, _, ok := fastChunk(l); ok {
+		if _, _, _, ok := fastChunk(l, nil); ok {
 			t.Fatalf("the fast path took a line that is not a chunk: %s", l)
 		}
 	}
@@ -96,7 +96,7 @@ func TestFastChunkTakesWriterLines(t *testing.T) {
 		strings.Replace(string(lines[1]), `"entity":"ticket"`, `"Entity":"ticket"`, 1),
 		strings.Replace(string(lines[1]), `"actor":"system"`, `"actor":"sys\u0074em"`, 1),
 	} {
-		if _, _, _, ok := fastChunk([]byte(l)); ok {
+		if _, _, _, ok := fastChunk([]byte(l), map[string]string{}); ok {
 			t.Fatalf("the fast path took %s", l)
 		}
 		if _, _, _, err := slowChunk([]byte(l)); err != nil {
@@ -108,7 +108,7 @@ func TestFastChunkTakesWriterLines(t *testing.T) {
 // checkFastMatchesSlow: whatever fastChunk decodes, encoding/json decodes the same way.
 func checkFastMatchesSlow(t *testing.T, line []byte) {
 	t.Helper()
-	i, last, rows, ok := fastChunk(line)
+	i, last, rows, ok := fastChunk(line, map[string]string{"ticket": "ticket"})
 	if !ok {
 		return
 	}

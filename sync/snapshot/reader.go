@@ -79,6 +79,8 @@ type Reader struct {
 	sum  [sha256.Size]byte
 	prev Key
 	err  error
+	// names interns strings that repeat from row to row (fastChunk).
+	names map[string]string
 }
 
 // NewReader reads and validates the header of the stream r.
@@ -193,7 +195,10 @@ func (r *Reader) next() (Chunk, error) {
 	if err != nil {
 		return Chunk{}, err
 	}
-	index, last, rows, ok := fastChunk(line)
+	if r.names == nil {
+		r.names = map[string]string{}
+	}
+	index, last, rows, ok := fastChunk(line, r.names)
 	if !ok {
 		if index, last, rows, err = r.decodeLine(line, start, sum); err != nil {
 			return Chunk{}, err
