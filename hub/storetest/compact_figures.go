@@ -17,7 +17,7 @@ import (
 // CompactFigures measures log compaction on a store from open (real clock): a 90-day history
 // of tickets created and edited by an edge through PushChanges, the log's size (changes and
 // their JSON bytes) before and after Compact with 30 days of retention, and the push rate of
-// fresh 100-change batches on a second such store: alone, while Compact runs as the hub's
+// fresh 100-change batches (50 new tickets, 50 edits) on a second such store: alone, while Compact runs as the hub's
 // background job does (duty 0.1), and after. It logs the
 // figures (go test -v); BENCHMARKS.md quotes them.
 func CompactFigures(t *testing.T, open func(t *testing.T) SyncStore, tickets, edits int) {
@@ -89,17 +89,34 @@ func CompactFigures(t *testing.T, open func(t *testing.T) SyncStore, tickets, ed
 			seq = page[len(page)-1].Seq
 		}
 	}
-	next := 0 // fresh edits walk through every ticket, so no row's history grows much
+	// A fresh batch is steady work, the same at any time: 50 new tickets and one edit of each
+	// of the previous batch's (at first, of the seeded history's), so no row's history grows
+	// with the length of the run and the rate before, during and after compaction compare.
+	var recent []string
 	fresh := func(ids []string) []domain.Change {
-		var out []domain.Change
-		clock := hlc.NewClock("edge-n")
-		for i := range 100 {
-			at := time.Now().UTC().Truncate(time.Microsecond)
-			v, _ := json.Marshal(fmt.Sprintf("fresh %d", i))
-			out = append(out, domain.Change{ID: domain.NewID(at), Origin: "edge-n", Actor: "tech", Entity: domain.EntityTicket,
-				EntityID: ids[(next+i)%len(ids)], Op: domain.OpUpsert, Patch: map[string]json.RawMessage{"title": v}, HLC: clock.Now().String(), At: at})
+		if recent == nil {
+			recent = ids[:50]
 		}
-		next += len(out)
+		var out []domain.Change
+		var made []string
+		clock := hlc.NewClock("edge-n")
+		for i := range 50 {
+			at := time.Now().UTC().Truncate(time.Microsecond)
+			tk, err := domain.NewTicket(domain.NewTicketInput{Title: fmt.Sprintf("fresh %d", i), Zone: "north",
+				Priority: domain.PriorityMedium, Description: "reported today", Location: "2 Main St", Skills: []string{"electric"}}, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tk.ID = domain.NewID(at)
+			patch, _ := domain.Diff(nil, tk)
+			made = append(made, tk.ID)
+			out = append(out, domain.Change{ID: domain.NewID(at), Origin: "edge-n", Actor: "tech", Entity: domain.EntityTicket,
+				EntityID: tk.ID, Op: domain.OpUpsert, Zone: "north", Patch: patch, HLC: clock.Now().String(), At: at})
+			v, _ := json.Marshal(fmt.Sprintf("fresh edit %d", i))
+			out = append(out, domain.Change{ID: domain.NewID(at), Origin: "edge-n", Actor: "tech", Entity: domain.EntityTicket,
+				EntityID: recent[i], Op: domain.OpUpsert, Patch: map[string]json.RawMessage{"title": v}, HLC: clock.Now().String(), At: at})
+		}
+		recent = made
 		return out
 	}
 	// ingest pushes batches until stop is closed (or n batches without stop) and returns changes/s.
@@ -144,6 +161,7 @@ func CompactFigures(t *testing.T, open func(t *testing.T) SyncStore, tickets, ed
 	// alone again on the compacted log, all on the same store, so the baseline has the same
 	// history, caches and table sizes as the run it is compared with.
 	b, idsB := build()
+	ingest(b, idsB, 20, nil) // warm the caches and the pool first: this run is not compared
 	alone, _ := ingest(b, idsB, 40, nil)
 	stop := make(chan struct{})
 	var during float64
