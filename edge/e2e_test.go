@@ -18,6 +18,7 @@ import (
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/edge"
 	"github.com/aiff/aiff/hub/auth"
+	"github.com/aiff/aiff/hub/gctune"
 	hubhttp "github.com/aiff/aiff/hub/http"
 	"github.com/aiff/aiff/hub/postgres"
 	"github.com/aiff/aiff/hub/sqlite"
@@ -421,6 +422,8 @@ func TestMeasureOfflineCatchUp(t *testing.T) {
 	if os.Getenv("AIFF_MEASURE") == "" {
 		t.Skip("set AIFF_MEASURE=1")
 	}
+	// Measure with the collector settings the aiff binary runs with (GOGC/GOMEMLIMIT win).
+	t.Logf("gc: %s", gctune.Apply(os.Getenv))
 	t.Run("sqlite", func(t *testing.T) { measureOfflineCatchUp(t, newHubProc(t)) })
 	t.Run("postgres", func(t *testing.T) { measureOfflineCatchUp(t, newPostgresHubProc(t)) })
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/hub/gctune"
 	"github.com/aiff/aiff/sync/client"
 	"github.com/aiff/aiff/sync/snapshot"
 )
@@ -34,6 +35,8 @@ func TestMeasureBootstrap(t *testing.T) {
 	if os.Getenv("AIFF_MEASURE") == "" {
 		t.Skip("set AIFF_MEASURE=1")
 	}
+	// Measure with the collector settings the aiff binary runs with (GOGC/GOMEMLIMIT win).
+	t.Logf("gc: %s", gctune.Apply(os.Getenv))
 	n := 1_000_000
 	if s := os.Getenv("AIFF_MEASURE_ROWS"); s != "" {
 		n, _ = strconv.Atoi(s)
