@@ -482,10 +482,16 @@ func (s *Store) ZoneNames(ctx context.Context) ([]string, error) {
 // GetUserByUsername returns a user replicated from the hub (case-insensitive username), or
 // CodeNotFound.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (domain.User, error) {
+	return s.replicatedUser(ctx, "name = ? COLLATE NOCASE", username, domain.Errorf(domain.CodeNotFound, "user %q not found", username))
+}
+
+// replicatedUser reads the live replicated user row matching where (one argument), or
+// returns notFound.
+func (s *Store) replicatedUser(ctx context.Context, where string, arg any, notFound error) (domain.User, error) {
 	var b string
-	err := s.reader.QueryRowContext(ctx, "SELECT doc FROM rows WHERE entity = 'user' AND deleted = 0 AND name = ? COLLATE NOCASE", username).Scan(&b)
+	err := s.reader.QueryRowContext(ctx, "SELECT doc FROM rows WHERE entity = 'user' AND deleted = 0 AND "+where, arg).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
-		return domain.User{}, domain.Errorf(domain.CodeNotFound, "user %q not found", username)
+		return domain.User{}, notFound
 	}
 	if err != nil {
 		return domain.User{}, fmt.Errorf("get user: %w", err)

@@ -2,9 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/aiff/aiff/domain"
@@ -13,19 +10,7 @@ import (
 // GetUser returns the replicated user with id, or CodeNotFound when this edge does not hold
 // them (users of teams outside its zones, and users without a team, are not replicated).
 func (s *Store) GetUser(ctx context.Context, id string) (domain.User, error) {
-	var b string
-	err := s.reader.QueryRowContext(ctx, "SELECT doc FROM rows WHERE entity = 'user' AND id = ? AND deleted = 0", id).Scan(&b)
-	if errors.Is(err, sql.ErrNoRows) {
-		return domain.User{}, domain.Errorf(domain.CodeNotFound, "user %s not found", id)
-	}
-	if err != nil {
-		return domain.User{}, fmt.Errorf("get user: %w", err)
-	}
-	var u domain.User
-	if err := json.Unmarshal([]byte(b), &u); err != nil {
-		return u, fmt.Errorf("decode user: %w", err)
-	}
-	return u, nil
+	return s.replicatedUser(ctx, "id = ?", id, domain.Errorf(domain.CodeNotFound, "user %s not found", id))
 }
 
 // DeleteCredential forgets the cached login of the user with userID, if any.
