@@ -100,8 +100,10 @@ func compareConflicts(a, b Conflict) int {
 }
 
 // Row is the merge state of one row: the set of changes seen (normalized, in Version order)
-// and what follows from them. Fields, Deleted and Conflicts are derived; Apply recomputes
-// them, so a Row stored as JSON and read back keeps working.
+// and what follows from them. Fields, Deleted and Conflicts are derived from Changes. Apply
+// may build on them rather than recompute them (insertEdit), so a Row must carry them as
+// Apply, Replay or Rebuild left them: one stored as JSON is stored whole, or Rebuilt after
+// reading.
 type Row struct {
 	Entity    domain.Entity    `json:"entity"`
 	ID        string           `json:"id"`
@@ -197,8 +199,8 @@ func Apply(row Row, c domain.Change) (Row, Result, error) {
 // clock order or just before the hub's own follow-up change. ok is false when the case does
 // not hold and the caller builds. prior is row.Changes, which does not hold n's id.
 func insertEdit(row Row, prior []domain.Change, n domain.Change) (Row, Result, bool) {
-	if n.Op != domain.OpUpsert || row.Deleted != nil {
-		return Row{}, Result{}, false
+	if n.Op != domain.OpUpsert || row.Deleted != nil || (len(prior) > 0 && len(row.Fields) == 0) {
+		return Row{}, Result{}, false // (a row without its derived fields: build them)
 	}
 	nv := Version{HLC: n.HLC, Change: n.ID}
 	at, _ := slices.BinarySearchFunc(prior, nv, func(c domain.Change, v Version) int {
