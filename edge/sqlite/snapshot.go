@@ -29,7 +29,10 @@ import (
 // changes on top of the new rows, still pending: readers see the old state or the new one,
 // never a mixture, and no local edit is lost.
 
-var _ client.SnapshotStore = (*Store)(nil)
+var (
+	_ client.SnapshotStore    = (*Store)(nil)
+	_ client.SnapshotPreparer = (*Store)(nil)
+)
 
 // metaBootstrap holds the client's state of a bootstrap in progress (opaque JSON); absent
 // when none is.
@@ -79,13 +82,28 @@ func (s *Store) BootstrapState(ctx context.Context) ([]byte, error) {
 // rows served are not touched. The clock moves past every change's clock, as for pulled
 // changes.
 func (s *Store) StageSnapshot(ctx context.Context, reset bool, rows []snapshot.Row, state []byte) error {
+	stage, cancel := s.PrepareSnapshot(rows)
+	defer cancel()
+	return stage(ctx, reset, state)
+}
+
+// PrepareSnapshot starts encoding rows on every core and returns the function that stages
+// them (as StageSnapshot) and the one that stops the encoding (client.SnapshotPreparer), so
+// a bootstrap encodes the next chunk while this one's inserts run.
+func (s *Store) PrepareSnapshot(rows []snapshot.Row) (stage func(ctx context.Context, reset bool, state []byte) error, cancel func()) {
+	enc := encodeStaged(rows)
+	return func(ctx context.Context, reset bool, state []byte) error {
+		return s.stagePrepared(ctx, reset, rows, enc, state)
+	}, enc.close
+}
+
+// stagePrepared is StageSnapshot for rows being encoded by enc.
+func (s *Store) stagePrepared(ctx context.Context, reset bool, rows []snapshot.Row, enc *stagedRows, state []byte) error {
 	if s.writer == nil {
 		return domain.Errorf(domain.CodeUnavailable, "edge store is closed")
 	}
-	// Encoding starts before the write lock is taken (local writes go on meanwhile) and runs
+	// Encoding started before the write lock is taken (local writes go on meanwhile) and runs
 	// ahead of the inserts below on the other cores.
-	enc := encodeStaged(rows)
-	defer enc.close()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	tx, err := s.writer.BeginTx(ctx, nil)

@@ -43,6 +43,16 @@ type SnapshotStore interface {
 	SwitchSnapshot(ctx context.Context, zones []string, cursor int64) error
 }
 
+// SnapshotPreparer is a SnapshotStore that can start its own work on a chunk's rows (encoding
+// them for its tables) before the chunk is staged. Bootstrap prepares each chunk while the one
+// before it is staged, so that work runs on the cores the staging transaction leaves idle.
+type SnapshotPreparer interface {
+	// PrepareSnapshot starts the work on rows and returns stage, which stages them exactly as
+	// StageSnapshot(ctx, reset, rows, state) would, and cancel, which stops the work of rows
+	// never staged. Each is called at most once; cancel may follow stage.
+	PrepareSnapshot(rows []snapshot.Row) (stage func(ctx context.Context, reset bool, state []byte) error, cancel func())
+}
+
 // SnapshotQuery selects a snapshot stream (GET /api/sync/snapshot).
 type SnapshotQuery struct {
 	// Zones limits the snapshot to these zones of the caller's scope (nil: all of it).
@@ -237,7 +247,55 @@ func (c *Client) bootstrapOnce(ctx context.Context, st SnapshotStore, bs *bootst
 	progressed := false
 	var pend []snapshot.Row
 	var pendCP snapshot.Checkpoint
+	// ahead is the chunk prepared and not yet staged (SnapshotPreparer): it is staged when the
+	// next chunk has been prepared, or before anything else is staged or returned.
+	type prepared struct {
+		stage  func(ctx context.Context, reset bool, state []byte) error
+		cancel func()
+		cp     snapshot.Checkpoint
+		rows   int
+	}
+	var ahead *prepared
+	defer func() {
+		if ahead != nil {
+			ahead.cancel()
+		}
+	}()
+	stageAhead := func() error {
+		if ahead == nil {
+			return nil
+		}
+		p := ahead
+		ahead = nil
+		defer p.cancel()
+		bs.Checkpoint = p.cp
+		b, err := json.Marshal(bs)
+		if err != nil {
+			return fmt.Errorf("encode bootstrap state: %w", err)
+		}
+		if err := p.stage(ctx, false, b); err != nil {
+			return fmt.Errorf("stage snapshot rows: %w", err)
+		}
+		progressed = true
+		if opt.OnChunk != nil {
+			opt.OnChunk(bs.Checkpoint)
+		}
+		return nil
+	}
+	prep, canPrepare := st.(SnapshotPreparer)
 	flush := func(force bool) error {
+		if len(pend) > 0 && !force && canPrepare {
+			// Start this chunk's work, then stage the one before it meanwhile.
+			stage, cancel := prep.PrepareSnapshot(pend)
+			next := &prepared{stage: stage, cancel: cancel, cp: pendCP, rows: len(pend)}
+			pend = nil // the store holds these rows now
+			err := stageAhead()
+			ahead = next
+			return err
+		}
+		if err := stageAhead(); err != nil {
+			return err
+		}
 		if len(pend) == 0 && !force {
 			return nil
 		}
@@ -264,6 +322,9 @@ func (c *Client) bootstrapOnce(ctx context.Context, st SnapshotStore, bs *bootst
 			if err := flush(false); err != nil {
 				return bs, progressed, err
 			}
+			if err := stageAhead(); err != nil {
+				return bs, progressed, err
+			}
 			var ce *snapshot.ChecksumError
 			if errors.As(it.err, &ce) || domain.ErrorCode(it.err) == domain.CodeInvalid || domain.ErrorCode(it.err) == domain.CodeTooLarge {
 				// These bytes do not continue the stream (it changed under a range request,
@@ -279,7 +340,7 @@ func (c *Client) bootstrapOnce(ctx context.Context, st SnapshotStore, bs *bootst
 			}
 		}
 	}
-	return bs, progressed, ctx.Err()
+	return bs, progressed, ctx.Err() // cancelled: a prepared chunk is dropped, not staged
 }
 
 func (c *Client) stage(ctx context.Context, st SnapshotStore, reset bool, rows []snapshot.Row, bs *bootstrapState) error {
