@@ -19,11 +19,7 @@ test-web:
 
 # Short fuzzing of the sync decoders and merge; the corpus lives in testdata/fuzz.
 fuzz:
-	@for pkg in $$($(GO) list ./sync/...); do \
-	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
-	    $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-10s} $$pkg || exit 1; \
-	  done; \
-	done
+	GO=$(GO) bash scripts/fuzz.sh
 
 bench:
 	$(GO) test -run XXX -bench . -benchmem ./...
