@@ -132,7 +132,10 @@ func Marshal(f Frame) ([]byte, error) {
 	// The envelope is written by hand: encoding data again as a RawMessage would scan and
 	// copy the whole frame a second time. These are the bytes encoding/json writes for
 	// envelope (frame types are plain ASCII words).
-	head := envelopeHead(f.FrameType())
+	head, ok := envelopeHeads[f.FrameType()]
+	if !ok {
+		head = envelopeHead(f.FrameType())
+	}
 	b := make([]byte, 0, len(head)+len(data)+1)
 	return append(append(append(b, head...), data...), '}'), nil
 }
@@ -141,6 +144,15 @@ func Marshal(f Frame) ([]byte, error) {
 func envelopeHead(t Type) string {
 	return `{"v":` + strconv.Itoa(Version) + `,"type":"` + string(t) + `","data":`
 }
+
+// envelopeHeads holds envelopeHead of every frame type, made once rather than per frame.
+var envelopeHeads = func() map[Type]string {
+	m := make(map[Type]string, len(frameTypes))
+	for _, t := range frameTypes {
+		m[t] = envelopeHead(t)
+	}
+	return m
+}()
 
 func marshalJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
@@ -295,7 +307,7 @@ func decodeCanonical(b []byte, lim *Limits) (Frame, bool) {
 		return nil, false
 	}
 	for _, t := range frameTypes {
-		head := envelopeHead(t)
+		head := envelopeHeads[t]
 		if len(b) <= len(head) || string(b[:len(head)]) != head || b[len(b)-1] != '}' {
 			continue
 		}
