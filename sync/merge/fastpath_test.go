@@ -89,9 +89,6 @@ func TestInsertEditMatchesBuild(t *testing.T) {
 					fast++
 				}
 			}
-			if false {
-				fast++
-			}
 			got, res, err := Apply(row, c)
 			if err != nil {
 				t.Fatal(err)
