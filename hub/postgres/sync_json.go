@@ -3,6 +3,8 @@ package postgres
 import (
 	"encoding/json"
 	"slices"
+
+	"github.com/aiff/aiff/sync/server/syncstore"
 )
 
 // appendPatchJSON appends exactly what json.Marshal(patch) writes (keys sorted, values
@@ -12,7 +14,7 @@ import (
 func appendPatchJSON(dst []byte, patch map[string]json.RawMessage) ([]byte, error) {
 	keys := make([]string, 0, len(patch))
 	for k, v := range patch {
-		if !plainJSONKey(k) || !marshalStable(v) {
+		if !syncstore.PlainKey(k) || !marshalStable(v) {
 			b, err := json.Marshal(patch)
 			return append(dst, b...), err
 		}
@@ -30,16 +32,6 @@ func appendPatchJSON(dst []byte, patch map[string]json.RawMessage) ([]byte, erro
 		dst = append(dst, patch[k]...)
 	}
 	return append(dst, '}'), nil
-}
-
-// plainJSONKey reports whether json.Marshal writes k between quotes unchanged.
-func plainJSONKey(k string) bool {
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return false
-		}
-	}
-	return true
 }
 
 // marshalStable reports whether json.Marshal writes raw value v unchanged: no whitespace
@@ -83,80 +75,19 @@ func marshalStable(v []byte) bool {
 
 // splitPatchJSON decodes a stored patch object into field values like json.Unmarshal into a
 // map[string]json.RawMessage, slicing b (which the caller owns) rather than copying, when b is
-// compact with plain keys, as appendPatchJSON writes it; ok is false otherwise.
+// compact with plain keys and no key twice, as appendPatchJSON writes it; ok is false
+// otherwise.
 func splitPatchJSON(b []byte) (m map[string]json.RawMessage, ok bool) {
-	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+	m = map[string]json.RawMessage{}
+	dup := false
+	ok = syncstore.ObjectFields(b, func(key string, val []byte) {
+		if _, seen := m[key]; seen {
+			dup = true
+		}
+		m[key] = val[:len(val):len(val)]
+	})
+	if !ok || dup {
 		return nil, false
 	}
-	m = map[string]json.RawMessage{}
-	i := 1
-	if b[i] == '}' {
-		return m, len(b) == 2
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return nil, false
-		}
-		j := i + 1
-		for j < len(b) && b[j] != '"' {
-			if b[j] == '\\' {
-				return nil, false
-			}
-			j++
-		}
-		if j+1 >= len(b) || b[j+1] != ':' {
-			return nil, false
-		}
-		key := string(b[i+1 : j])
-		start := j + 2
-		end, ok := skipCompactValue(b, start)
-		if !ok || end == start || end >= len(b) {
-			return nil, false
-		}
-		if _, dup := m[key]; dup {
-			return nil, false
-		}
-		m[key] = b[start:end:end]
-		switch b[end] {
-		case ',':
-			i = end + 1
-		case '}':
-			return m, end+1 == len(b)
-		default:
-			return nil, false
-		}
-	}
-}
-
-// skipCompactValue returns the index after the compact JSON value starting at b[i]: the next
-// ',' or closing bracket at its own level. Whitespace outside strings fails it.
-func skipCompactValue(b []byte, i int) (int, bool) {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-			if i >= len(b) {
-				return i, false
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i, true
-			}
-			depth--
-		case ',':
-			if depth == 0 {
-				return i, true
-			}
-		case ' ', '\t', '\n', '\r':
-			return i, false
-		}
-	}
-	return i, false
+	return m, true
 }

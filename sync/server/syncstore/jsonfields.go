@@ -40,10 +40,10 @@ func fieldsOf(t reflect.Type) *rowFields {
 	return v.(*rowFields)
 }
 
-// objectFields calls fn with each member of the compact JSON object b (as json.Marshal writes
-// it: no whitespace, keys without escapes), in order. It returns false, having stopped, if b
-// is not such an object; callers then decode b the ordinary way.
-func objectFields(b []byte, fn func(key string, val []byte)) bool {
+// ObjectFields calls fn with each member of the compact JSON object b (as json.Marshal writes
+// it: no whitespace, keys without escapes), in order; val is a slice of b. It returns false,
+// having stopped, if b is not such an object; callers then decode b the ordinary way.
+func ObjectFields(b []byte, fn func(key string, val []byte)) bool {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return false
 	}
@@ -132,8 +132,8 @@ func appendObject(dst []byte, names []string, fields map[string]json.RawMessage)
 	return append(dst, '}')
 }
 
-// plainKey reports whether k can be written between quotes as is.
-func plainKey(k string) bool {
+// PlainKey reports whether json.Marshal writes k between quotes unchanged.
+func PlainKey(k string) bool {
 	for i := 0; i < len(k); i++ {
 		c := k[i]
 		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {

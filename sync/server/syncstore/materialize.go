@@ -255,7 +255,7 @@ func overlay[T any](cur *T, fields map[string]json.RawMessage) (T, error) {
 			return out, err
 		}
 		curEnc = make(map[string][]byte, len(rf.names))
-		if !objectFields(b, func(k string, v []byte) { curEnc[k] = v }) {
+		if !ObjectFields(b, func(k string, v []byte) { curEnc[k] = v }) {
 			return overlaySlow(cur, fields)
 		}
 		out = *cur
@@ -285,7 +285,7 @@ func overlay[T any](cur *T, fields map[string]json.RawMessage) (T, error) {
 			}
 		}
 		i, ok := rf.index[k]
-		if !ok || !plainKey(k) {
+		if !ok || !PlainKey(k) {
 			// A name that is no field still matches one case-insensitively in a decode;
 			// leave such rare patches to the definition.
 			return overlaySlow(cur, fields)
@@ -368,7 +368,7 @@ func checkCanonical[T any](cur *T, patch map[string]json.RawMessage, norm func(T
 		return zero, err
 	}
 	m := make(map[string][]byte, len(patch))
-	if !objectFields(b, func(k string, val []byte) {
+	if !ObjectFields(b, func(k string, val []byte) {
 		if _, ok := patch[k]; ok {
 			m[k] = val
 		}
