@@ -103,6 +103,18 @@ export function launch() {
   });
 }
 
+/**
+ * desktopPage opens a dispatcher-sized page (1400×900, en-US, UTC) in a new context of browser,
+ * with the permissions given granted for origin, and returns both.
+ */
+export async function desktopPage(browser, { permissions = [], origin } = {}) {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+  if (permissions.length) await ctx.grantPermissions(permissions, { origin });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(15000);
+  return { ctx, page };
+}
+
 /** watch collects uncaught page errors so a test can assert the UI threw none. */
 export function watch(page) {
   const errors = [];

@@ -1,7 +1,7 @@
 // Dispatcher dashboard, end to end: the real aiff binary, the real browser.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDemo, launch, watch, shot, waitFor, Client, fmtNum, PASSWORD } from '../lib/harness.js';
+import { startDemo, launch, desktopPage, watch, shot, waitFor, Client, fmtNum, PASSWORD } from '../lib/harness.js';
 
 describe('dispatcher dashboard', () => {
   let server, browser, page, api, errors;
@@ -10,9 +10,7 @@ describe('dispatcher dashboard', () => {
     server = await startDemo();
     api = await new Client(server.base).login('dispatcher');
     browser = await launch();
-    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
-    page = await ctx.newPage();
-    page.setDefaultTimeout(15000);
+    ({ page } = await desktopPage(browser));
     errors = watch(page);
   });
 

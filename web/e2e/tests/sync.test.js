@@ -3,7 +3,7 @@
 // the admin creates, edits and revokes an edge credential.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDemo, launch, watch, shot, waitFor, Client, slug, PASSWORD } from '../lib/harness.js';
+import { startDemo, launch, desktopPage, watch, shot, waitFor, Client, slug, PASSWORD } from '../lib/harness.js';
 import { EdgeClient, fieldClock } from '../lib/sync.js';
 
 async function signIn(page, base, username) {
@@ -63,9 +63,7 @@ describe('sync conflicts and edge nodes', () => {
   });
 
   it('dispatcher sees the conflicts, explained, and resolves them both ways', async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
-    const page = await ctx.newPage();
-    page.setDefaultTimeout(15000);
+    const { ctx, page } = await desktopPage(browser);
     const errors = watch(page);
     await signIn(page, server.base, 'dispatcher');
 
@@ -171,9 +169,7 @@ describe('sync conflicts and edge nodes', () => {
   });
 
   it('a viewer gets neither page', async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
-    const page = await ctx.newPage();
-    page.setDefaultTimeout(15000);
+    const { ctx, page } = await desktopPage(browser);
     const errors = watch(page);
     const refused = [];
     page.on('response', r => { if (r.url().includes('/api/sync/') && r.status() >= 400) refused.push(`${r.status()} ${r.url()}`); });
@@ -189,10 +185,7 @@ describe('sync conflicts and edge nodes', () => {
   });
 
   it('admin creates an edge credential, edits its zones and revokes it', async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
-    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.base });
-    const page = await ctx.newPage();
-    page.setDefaultTimeout(15000);
+    const { ctx, page } = await desktopPage(browser, { permissions: ['clipboard-read', 'clipboard-write'], origin: server.base });
     const errors = watch(page);
     await signIn(page, server.base, 'admin');
     await page.locator('nav a[data-route=edges]').click();

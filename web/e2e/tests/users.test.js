@@ -2,7 +2,7 @@
 // session is refused at once and who cannot sign in, then activates them again.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDemo, launch, watch, shot, waitFor, Client, PASSWORD } from '../lib/harness.js';
+import { startDemo, launch, desktopPage, watch, shot, waitFor, Client, PASSWORD } from '../lib/harness.js';
 
 async function signIn(page, base, username) {
   await page.goto(`${base}/`);
@@ -27,9 +27,7 @@ describe('users page', () => {
   });
 
   it('is not offered to dispatchers', async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
-    const page = await ctx.newPage();
-    page.setDefaultTimeout(15000);
+    const { ctx, page } = await desktopPage(browser);
     await signIn(page, server.base, 'dispatcher');
     assert.equal(await page.locator('nav a[data-route=users]').count(), 0, 'dispatchers get no Users link');
     await page.goto(`${server.base}/#users`);
@@ -39,9 +37,7 @@ describe('users page', () => {
   });
 
   it('admin deactivates a field user, whose session ends, and activates them again', async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
-    const page = await ctx.newPage();
-    page.setDefaultTimeout(15000);
+    const { ctx, page } = await desktopPage(browser);
     const errors = watch(page);
     await signIn(page, server.base, 'admin');
     await page.locator('nav a[data-route=users]').click();
