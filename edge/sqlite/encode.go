@@ -11,16 +11,17 @@ import (
 	"github.com/aiff/aiff/sync/merge"
 )
 
-// encodeRow returns exactly the bytes json.Marshal(r) returns, several times faster: a row is
-// re-encoded whole on every save, and encoding/json spends most of that on reflection, map key
-// sorting and re-validating every raw patch value. Anything outside the shapes it knows (a
-// time json cannot encode, a raw value that is not compact valid JSON) falls back to
-// json.Marshal, so the stored state never differs from what json.Marshal would store;
-// TestEncodeRowMatchesJSON and FuzzEncodeRow hold it to that.
+// encodeRow returns r's stored form (see state.go): exactly the bytes json.Marshal of
+// storedFormOf(r) returns, several times faster: a row is re-encoded whole on every save, and
+// encoding/json spends most of that on reflection, map key sorting and re-validating every
+// raw patch value. Anything outside the shapes it knows (a time json cannot encode, a raw
+// value that is not compact valid JSON) falls back to json.Marshal, so the stored state never
+// differs from what json.Marshal would store; TestEncodeRowMatchesJSON and FuzzEncodeRow hold
+// it to that.
 func encodeRow(r merge.Row) ([]byte, error) {
 	b, ok := appendRow(make([]byte, 0, 4096), r, sortedKeys(r.Fields))
 	if !ok {
-		return json.Marshal(r)
+		return json.Marshal(storedFormOf(r))
 	}
 	return b, nil
 }
@@ -36,7 +37,7 @@ func appendRowDoc(buf []byte, r merge.Row) (state, doc, out []byte, err error) {
 		state = buf[start:len(buf):len(buf)]
 	} else {
 		buf = buf[:start]
-		if state, err = json.Marshal(r); err != nil {
+		if state, err = json.Marshal(storedFormOf(r)); err != nil {
 			return nil, nil, buf, err
 		}
 	}
@@ -133,19 +134,25 @@ func appendRow(b []byte, r merge.Row, fieldKeys []string) ([]byte, bool) {
 			}
 			f := r.Fields[k]
 			b = appendString(b, k)
-			b = append(b, `:{"value":`...)
+			b = append(b, ':')
+			ci := changeIndex(r.Changes, f.Version)
+			if valueImplied(r.Changes, ci, k, f.Value) {
+				b = strconv.AppendInt(b, int64(ci), 10)
+				continue
+			}
+			b = append(b, `{"value":`...)
 			if b, ok = appendRaw(b, f.Value); !ok {
 				return b, false
 			}
 			b = append(b, `,"version":`...)
-			b = appendVersion(b, f.Version)
+			b = appendVersion(b, ci, f.Version)
 			b = append(b, '}')
 		}
 		b = append(b, '}')
 	}
 	if r.Deleted != nil {
 		b = append(b, `,"deleted":`...)
-		b = appendVersion(b, *r.Deleted)
+		b = appendVersion(b, changeIndex(r.Changes, *r.Deleted), *r.Deleted)
 	}
 	if len(r.Conflicts) > 0 {
 		b = append(b, `,"conflicts":[`...)
@@ -180,7 +187,12 @@ func appendRow(b []byte, r merge.Row, fieldKeys []string) ([]byte, bool) {
 	return append(b, '}'), true
 }
 
-func appendVersion(b []byte, v merge.Version) []byte {
+// appendVersion appends v in stored form: ci, the index of the row's change it is the
+// version of, else (ci < 0) the version object.
+func appendVersion(b []byte, ci int, v merge.Version) []byte {
+	if ci >= 0 {
+		return strconv.AppendInt(b, int64(ci), 10)
+	}
 	b = append(b, `{"hlc":`...)
 	b = appendString(b, v.HLC)
 	b = append(b, `,"change":`...)

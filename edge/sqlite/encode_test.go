@@ -3,6 +3,8 @@ package sqlite
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,13 +15,31 @@ import (
 
 func checkEncodeRow(t *testing.T, r merge.Row) {
 	t.Helper()
-	want, werr := json.Marshal(r)
+	want, werr := json.Marshal(storedFormOf(r))
 	got, gerr := encodeRow(r)
 	if (werr == nil) != (gerr == nil) {
 		t.Fatalf("encodeRow error %v, json.Marshal error %v", gerr, werr)
 	}
 	if werr == nil && !bytes.Equal(got, want) {
 		t.Fatalf("encodeRow\n%s\njson.Marshal\n%s", got, want)
+	}
+	if werr == nil {
+		// Both forms decode to the row encoding/json round-trips: the stored one and the
+		// full one of rows written before it.
+		full, _ := json.Marshal(r)
+		var wantRow merge.Row
+		if err := json.Unmarshal(full, &wantRow); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range [][]byte{got, full} {
+			back, err := decodeState(b)
+			if err != nil {
+				t.Fatalf("decodeState(%s): %v", b, err)
+			}
+			if !reflect.DeepEqual(back, wantRow) {
+				t.Fatalf("decodeState(%s)\n%#v\nwant\n%#v", b, back, wantRow)
+			}
+		}
 	}
 	fields := map[string]json.RawMessage{}
 	for k, f := range r.Fields {
@@ -109,4 +129,49 @@ func FuzzEncodeRow(f *testing.F) {
 		at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("z", int(off%100000)))
 		checkEncodeRow(t, rowFrom(t, []string{a, b, c, d, a + b}, at))
 	})
+}
+
+// TestStoredStateForm checks the stored form's version references: a version that is one of
+// the row's changes is its index, one that is not (a change folded away) stays an object, and
+// a reference past the changes is an error, not a made-up version.
+func TestStoredStateForm(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := rowFrom(t, []string{"Broken pump", "Leak", "x", "y", "z"}, at)
+	b, err := encodeRow(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _ := json.Marshal(r)
+	if strings.Contains(string(b), `"version":{`) || len(b) >= len(full) {
+		t.Fatalf("every version is a change's, yet the stored form spells one out (%d bytes, full form %d):\n%s", len(b), len(full), b)
+	}
+	// A row made by one change stores no field value of its own: each is the change's.
+	one := rowFrom(t, []string{"Broken pump"}, at)
+	if b, err := encodeRow(one); err != nil || strings.Contains(string(b), `"value":`) || !strings.Contains(string(b), `"title":0`) {
+		t.Fatalf("one-change row stored as %s, %v", b, err)
+	}
+	// A field whose version names no change of the row keeps the object.
+	f := r.Fields["title"]
+	f.Version = merge.Version{HLC: "0000000000ff-00000000-hub", Change: "01FOLDEDAWAY000000000000000"}
+	r.Fields["title"] = f
+	b, err = encodeRow(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"version":{"hlc":"0000000000ff-00000000-hub","change":"01FOLDEDAWAY000000000000000"}`) {
+		t.Fatalf("foreign version not spelled out:\n%s", b)
+	}
+	back, err := decodeState(b)
+	if err != nil || back.Fields["title"].Version != f.Version {
+		t.Fatalf("decoded %+v, %v; want %+v", back.Fields["title"], err, f.Version)
+	}
+	for _, bad := range []string{
+		`{"entity":"ticket","id":"x","changes":[],"fields":{"a":{"value":1,"version":0}}}`,
+		`{"entity":"ticket","id":"x","changes":null,"fields":{},"deleted":3}`,
+		`{"entity":"ticket","id":"x","changes":[],"fields":{"a":{"value":1,"version":1e3}}}`,
+	} {
+		if _, err := decodeState([]byte(bad)); err == nil {
+			t.Errorf("decodeState(%s) succeeded", bad)
+		}
+	}
 }

@@ -327,8 +327,8 @@ func (s *Store) ListTickets(ctx context.Context, f domain.TicketFilter) (domain.
 			page.NextCursor = base64.RawURLEncoding.EncodeToString(cb)
 			break
 		}
-		var r merge.Row
-		if err := json.Unmarshal([]byte(b), &r); err != nil {
+		r, err := decodeState([]byte(b))
+		if err != nil {
 			return page, fmt.Errorf("decode ticket: %w", err)
 		}
 		t, err := ticketOf(r)
@@ -420,8 +420,8 @@ func (s *Store) ListTeams(ctx context.Context, f domain.TeamFilter) ([]domain.Te
 		if err := rows.Scan(&b); err != nil {
 			return nil, fmt.Errorf("scan team: %w", err)
 		}
-		var r merge.Row
-		if err := json.Unmarshal([]byte(b), &r); err != nil {
+		r, err := decodeState([]byte(b))
+		if err != nil {
 			return nil, fmt.Errorf("decode team: %w", err)
 		}
 		var t domain.Team

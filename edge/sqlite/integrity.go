@@ -59,8 +59,8 @@ func (s *Store) Integrity(ctx context.Context, zone string) (IntegrityView, erro
 		if err := rows.Scan(&e, &id, &b); err != nil {
 			return v, fmt.Errorf("scan integrity row: %w", err)
 		}
-		var r merge.Row
-		if err := json.Unmarshal([]byte(b), &r); err != nil {
+		r, err := decodeState([]byte(b))
+		if err != nil {
 			// An unreadable state is a damaged row: count it as one the hub does not have,
 			// so its bucket mismatches and the repair rewrites it.
 			r = merge.Row{Entity: domain.Entity(e), ID: id, Fields: map[string]merge.Field{}}

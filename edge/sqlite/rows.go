@@ -231,7 +231,7 @@ func (t *tx) row(ctx context.Context, entity domain.Entity, id string) (merge.Ro
 	case err != nil:
 		return r, fmt.Errorf("load %s %s: %w", entity, id, err)
 	default:
-		if err := json.Unmarshal([]byte(state), &r); err != nil {
+		if r, err = decodeState([]byte(state)); err != nil {
 			return r, fmt.Errorf("decode %s %s: %w", entity, id, err)
 		}
 		t.s.cache.put(k, r, nil) // committed state, whatever this transaction does
@@ -551,8 +551,8 @@ func (s *Store) getRow(ctx context.Context, entity domain.Entity, id string) (me
 	if err != nil {
 		return merge.Row{}, fmt.Errorf("load %s %s: %w", entity, id, err)
 	}
-	var r merge.Row
-	if err := json.Unmarshal([]byte(state), &r); err != nil {
+	r, err := decodeState([]byte(state))
+	if err != nil {
 		return r, fmt.Errorf("decode %s %s: %w", entity, id, err)
 	}
 	return r, nil

@@ -72,12 +72,7 @@ CREATE TABLE IF NOT EXISTS rows (
 	name          TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (entity, id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rows_zone ON rows (entity, zone);
-CREATE INDEX IF NOT EXISTS rows_created ON rows (entity, created_at, id);
-CREATE INDEX IF NOT EXISTS rows_updated ON rows (entity, updated_at, id);
-CREATE INDEX IF NOT EXISTS rows_due ON rows (entity, due_date, id);
-CREATE INDEX IF NOT EXISTS rows_team ON rows (entity, assigned_team);
-CREATE INDEX IF NOT EXISTS rows_name ON rows (entity, name);
+-- The rows table's list indexes are rowsIndexes (snapshot.go).
 -- Changes made on this edge, in the order they were made. status: pending (not yet accepted
 -- by the hub), acked (in the hub's log at hub_seq) or dead (rejected; see dead_letters).
 CREATE TABLE IF NOT EXISTS outbox (
@@ -256,6 +251,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, schema+loginsSchema); err != nil {
 		return fmt.Errorf("apply schema: %w", err)
+	}
+	if err := ensureRowsIndexes(ctx, tx, "rows"); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return fmt.Errorf("set schema version: %w", err)

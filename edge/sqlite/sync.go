@@ -457,8 +457,8 @@ func (s *Store) Digest(ctx context.Context, zone string) (Digest, error) {
 		}
 		st := merge.State{Entity: domain.Entity(e), ID: id, Deleted: deleted != 0}
 		if err := json.Unmarshal(doc, &st.Fields); err != nil || st.Fields == nil {
-			var r merge.Row
-			if err := json.Unmarshal(state, &r); err != nil {
+			r, err := decodeState(state)
+			if err != nil {
 				return d, fmt.Errorf("decode digest row: %w", err)
 			}
 			st = r.State()
