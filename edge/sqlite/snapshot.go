@@ -41,6 +41,15 @@ const metaBootstrap = "bootstrap"
 // stagingTable is where a snapshot is loaded before the switch.
 const stagingTable = "rows_next"
 
+// While a snapshot is staged the writer checkpoints the WAL every 8192 pages (128 MiB)
+// rather than SQLite's 1000 (16 MiB): a checkpoint ends in two fsyncs, and a bootstrap
+// writing GBs stalled on ~120 of them per 300k rows, about a tenth of its time. The WAL file
+// grows to ~128 MiB meanwhile. The switch, or a discard, sets the default back.
+const (
+	stagingCheckpoint = "PRAGMA wal_autocheckpoint=8192"
+	defaultCheckpoint = "PRAGMA wal_autocheckpoint=1000"
+)
+
 // rowsTableDDL returns the schema's CREATE TABLE statement of the rows table, so the staged
 // table can never drift from it.
 func rowsTableDDL() string {
@@ -163,6 +172,9 @@ func (s *Store) stagePrepared(ctx context.Context, reset bool, rows []snapshot.R
 	// ahead of the inserts below on the other cores.
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if _, err := s.writer.ExecContext(ctx, stagingCheckpoint); err != nil {
+		return fmt.Errorf("checkpoint interval for staging: %w", err)
+	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin snapshot chunk: %w", err)
@@ -313,6 +325,10 @@ func encodeStagedRow(sr snapshot.Row, buf []byte) (stagedRow, []byte) {
 // ones acknowledged after the snapshot's cursor are applied as the hub's (the log tail brings
 // them again as duplicates). Readers see the old state until the commit, the new one after.
 func (s *Store) SwitchSnapshot(ctx context.Context, zones []string, cursor int64) error {
+	// The switch's commit checkpoints what staging left in the WAL, within the bootstrap.
+	if err := s.pragmas(ctx, defaultCheckpoint); err != nil {
+		return err
+	}
 	return s.write(ctx, func(t *tx) error {
 		var staged int
 		if err := t.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", stagingTable).Scan(&staged); err != nil {
@@ -415,6 +431,9 @@ func (t *tx) carryForward(ctx context.Context, cursor int64) error {
 // DiscardSnapshot drops a staged snapshot and the bootstrap state (a download abandoned for
 // good); the rows served are not touched.
 func (s *Store) DiscardSnapshot(ctx context.Context) error {
+	if err := s.pragmas(ctx, defaultCheckpoint); err != nil {
+		return err
+	}
 	return s.write(ctx, func(t *tx) error {
 		if _, err := t.ExecContext(ctx, "DROP TABLE IF EXISTS "+stagingTable); err != nil {
 			return fmt.Errorf("drop staged snapshot: %w", err)
