@@ -56,22 +56,28 @@ func TestRowsIndexesAcrossSwitches(t *testing.T) {
 				t.Errorf("%s: rows has %d indexes %s; want 1 (all: %v)", when, perBase[ix.name], ix.name, perBase)
 			}
 		}
-		var plan []string
-		prs, err := s.reader.QueryContext(ctx, "EXPLAIN QUERY PLAN SELECT state FROM rows WHERE entity = 'ticket' ORDER BY due_date, id LIMIT 5")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer prs.Close()
-		for prs.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := prs.Scan(&id, &parent, &notused, &detail); err != nil {
+		for _, q := range []struct{ sql, index string }{
+			{"SELECT state FROM rows WHERE entity = 'ticket' ORDER BY due_date, id LIMIT 5", "rows_due"},
+			{"SELECT state FROM rows WHERE entity = 'team' AND deleted = 0 ORDER BY name, id", "rows_name"},
+			{"SELECT doc FROM rows WHERE entity = 'zone' AND deleted = 0 ORDER BY name", "rows_name"},
+		} {
+			var plan []string
+			prs, err := s.reader.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.sql)
+			if err != nil {
 				t.Fatal(err)
 			}
-			plan = append(plan, detail)
-		}
-		if !slices.ContainsFunc(plan, func(d string) bool { return strings.Contains(d, "rows_due") }) {
-			t.Errorf("%s: list by due date does not use rows_due: %q", when, plan)
+			for prs.Next() {
+				var id, parent, notused int
+				var detail string
+				if err := prs.Scan(&id, &parent, &notused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			prs.Close()
+			if !slices.ContainsFunc(plan, func(d string) bool { return strings.Contains(d, q.index) }) {
+				t.Errorf("%s: %s does not use %s: %q", when, q.sql, q.index, plan)
+			}
 		}
 	}
 	s := open()
