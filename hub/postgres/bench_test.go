@@ -58,7 +58,7 @@ CROSS JOIN LATERAL (SELECT timestamptz '2024-01-01' + (i::float8 / $1) * interva
         ELSE (ARRAY['closed','closed','closed','closed','closed','closed','closed','closed','closed','closed','closed','closed',
             'closed','closed','resolved','resolved','cancelled','open','assigned','on_hold'])[1 + h2 % 20]
     END AS st) c;
-UPDATE counters SET value = $1 WHERE name = 'ticket_number';
+SELECT setval('ticket_number_seq', $1);
 `
 
 // fillTickets loads n tickets into the store's schema fast: it drops the secondary ticket

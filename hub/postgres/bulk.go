@@ -72,7 +72,7 @@ func (s *Store) BulkLoad(ctx context.Context, ds *seed.Dataset, progress func(do
 			return fmt.Errorf("copy tickets: %w", err)
 		}
 		progress(int(n), total)
-		if _, err := tx.Exec(ctx, "UPDATE counters SET value = greatest(value, $1) WHERE name = 'ticket_number'", src.maxNum); err != nil {
+		if _, err := tx.Exec(ctx, advanceTicketNumbersSQL, src.maxNum); err != nil {
 			return fmt.Errorf("set ticket counter: %w", err)
 		}
 		if _, err := tx.Exec(ctx, refreshTeamPerformanceSQL); err != nil {

@@ -210,13 +210,33 @@ func (t *syncTx) Team(ctx context.Context, id string) (domain.Team, bool, error)
 	return tm, true, nil
 }
 
-func (t *syncTx) AddTicketNumbers(ctx context.Context, delta int64) (int64, error) {
-	var n int64
-	if err := t.tx.QueryRow(ctx, "UPDATE counters SET value = value + $1 WHERE name = 'ticket_number' RETURNING value", delta).Scan(&n); err != nil {
-		return 0, fmt.Errorf("next ticket number: %w", err)
-	}
-	return n, nil
+// TakeTicketNumbers takes n numbers from ticket_number_seq (migration 0011): no lock, so
+// concurrent pushes that create tickets write side by side; numbers another transaction took
+// meanwhile may come between them.
+func (t *syncTx) TakeTicketNumbers(ctx context.Context, n int) ([]int64, error) {
+	return takeTicketNumbers(ctx, t.tx, n)
 }
+
+func takeTicketNumbers(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, n int) ([]int64, error) {
+	rows, err := q.Query(ctx, "SELECT nextval('ticket_number_seq') FROM generate_series(1, $1::int)", n)
+	if err != nil {
+		return nil, fmt.Errorf("next ticket numbers: %w", err)
+	}
+	nums, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("next ticket numbers: %w", err)
+	}
+	slices.Sort(nums)
+	return nums, nil
+}
+
+// advanceTicketNumbersSQL moves ticket_number_seq past $1, a number given rather than taken
+// (an import, a ticket numbered before), if it is not past it already, so nextval never
+// hands $1 out again.
+const advanceTicketNumbersSQL = `SELECT setval('ticket_number_seq', $1::bigint) FROM ticket_number_seq
+	WHERE (CASE WHEN is_called THEN last_value ELSE last_value - 1 END) < $1::bigint`
 
 // syncTicketColumns are BulkTicketColumns plus the tombstone time.
 var syncTicketColumns = append(slices.Clone(BulkTicketColumns), "deleted_at")
@@ -239,10 +259,11 @@ func (t *syncTx) Write(ctx context.Context, w *syncstore.Write) (int64, error) {
 				n = syncstore.TicketNumberValue(p.Old.(domain.Ticket).Number)
 			}
 			if n == 0 {
-				var err error
-				if n, err = t.AddTicketNumbers(ctx, 1); err != nil {
+				nums, err := t.TakeTicketNumbers(ctx, 1)
+				if err != nil {
 					return 0, err
 				}
+				n = nums[0]
 			}
 			maxNum = max(maxNum, n)
 			row := append(BulkTicketRow(make([]any, 0, len(syncTicketColumns)), tk, n), utcPtr(tk.DeletedAt))
@@ -259,7 +280,7 @@ func (t *syncTx) Write(ctx context.Context, w *syncstore.Write) (int64, error) {
 		}
 	}
 	if maxNum > 0 {
-		b.Queue("UPDATE counters SET value = greatest(value, $1) WHERE name = 'ticket_number'", maxNum)
+		b.Queue(advanceTicketNumbersSQL, maxNum)
 	}
 	if len(newTickets) > 0 {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"tickets"}, syncTicketColumns, pgx.CopyFromRows(newTickets)); err != nil {

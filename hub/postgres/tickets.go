@@ -123,10 +123,12 @@ func (s *Store) CreateTicket(ctx context.Context, t domain.Ticket) (domain.Ticke
 			return err
 		}
 		if number == 0 {
-			if err := tx.QueryRow(ctx, "UPDATE counters SET value = value + 1 WHERE name = 'ticket_number' RETURNING value").Scan(&number); err != nil {
-				return fmt.Errorf("next ticket number: %w", err)
+			nums, err := takeTicketNumbers(ctx, tx, 1)
+			if err != nil {
+				return err
 			}
-		} else if _, err := tx.Exec(ctx, "UPDATE counters SET value = greatest(value, $1) WHERE name = 'ticket_number'", number); err != nil {
+			number = nums[0]
+		} else if _, err := tx.Exec(ctx, advanceTicketNumbersSQL, number); err != nil {
 			return fmt.Errorf("bump ticket number: %w", err)
 		}
 		t.Number = domain.TicketNumber(number)

@@ -270,12 +270,18 @@ func (t *syncTx) Team(ctx context.Context, id string) (domain.Team, bool, error)
 	return tm, true, nil
 }
 
-func (t *syncTx) AddTicketNumbers(ctx context.Context, delta int64) (int64, error) {
-	var n int64
-	if err := t.tx.QueryRowContext(ctx, "UPDATE counters SET value = value + ? WHERE name = 'ticket_number' RETURNING value", delta).Scan(&n); err != nil {
-		return 0, fmt.Errorf("next ticket number: %w", err)
+// TakeTicketNumbers takes n consecutive numbers from the counters row (one writer at a time
+// here, so its lock makes no one wait).
+func (t *syncTx) TakeTicketNumbers(ctx context.Context, n int) ([]int64, error) {
+	var last int64
+	if err := t.tx.QueryRowContext(ctx, "UPDATE counters SET value = value + ? WHERE name = 'ticket_number' RETURNING value", n).Scan(&last); err != nil {
+		return nil, fmt.Errorf("next ticket number: %w", err)
 	}
-	return n, nil
+	nums := make([]int64, n)
+	for i := range nums {
+		nums[i] = last - int64(n) + 1 + int64(i)
+	}
+	return nums, nil
 }
 
 func (t *syncTx) Write(ctx context.Context, w *syncstore.Write) (int64, error) {
@@ -376,10 +382,11 @@ func (t *syncTx) put(ctx context.Context, p syncstore.Put) error {
 			if n == 0 {
 				// A ticket created and deleted in one batch never got a number; it still
 				// needs a unique one for its tombstone.
-				var err error
-				if n, err = (&syncTx{tx: tx}).AddTicketNumbers(ctx, 1); err != nil {
+				nums, err := (&syncTx{tx: tx}).TakeTicketNumbers(ctx, 1)
+				if err != nil {
 					return err
 				}
+				n = nums[0]
 			} else if _, err := tx.ExecContext(ctx, "UPDATE counters SET value = max(value, ?) WHERE name = 'ticket_number'", n); err != nil {
 				return fmt.Errorf("bump ticket number: %w", err)
 			}

@@ -35,9 +35,10 @@ type Tx interface {
 	ZoneExists(ctx context.Context, name string) (bool, error)
 	// Team returns a live (not deleted) team; ok is false if there is none.
 	Team(ctx context.Context, id string) (t domain.Team, ok bool, err error)
-	// AddTicketNumbers adds delta (which may be negative, to give back numbers taken by this
-	// transaction) to the ticket_number counter and returns its new value.
-	AddTicketNumbers(ctx context.Context, delta int64) (int64, error)
+	// TakeTicketNumbers returns n new ticket numbers, increasing. They need not be
+	// consecutive, and a number taken by a transaction that rolls back may stay unused: a
+	// store may hand numbers out as a sequence does, without a lock held to the commit.
+	TakeTicketNumbers(ctx context.Context, n int) ([]int64, error)
 	// TicketNotes returns the ids of the notes of a ticket (tombstones included).
 	TicketNotes(ctx context.Context, ticketID string) ([]string, error)
 	// Write stores w (see Write) and returns the log head after it.
@@ -542,10 +543,9 @@ func (ps *pusher) apply(ctx context.Context, c domain.Change, hubMade bool) (wir
 
 // numberTickets gives each ticket the batch created off the hub, and that is still live, its
 // number: as a hub change that every replica merges like any other, appended after the
-// batch's own changes. The numbers are taken in one counter update after all the merging, so
-// the counter's row lock, which serializes pushes that create tickets until they commit, is
-// held only for the write — not for the batch's CPU work — and no number is taken for a
-// create that was rejected.
+// batch's own changes. The numbers are taken at once after all the merging, so no number is
+// taken for a create that was rejected, and a store whose counter is a locked row holds the
+// lock only for the write, not for the batch's CPU work.
 func (ps *pusher) numberTickets(ctx context.Context) error {
 	var keys []RowKey
 	for _, k := range ps.unnumbered {
@@ -556,12 +556,15 @@ func (ps *pusher) numberTickets(ctx context.Context) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	last, err := ps.tx.AddTicketNumbers(ctx, int64(len(keys)))
+	nums, err := ps.tx.TakeTicketNumbers(ctx, len(keys))
 	if err != nil {
 		return err
 	}
+	if len(nums) != len(keys) {
+		return fmt.Errorf("took %d ticket numbers, asked for %d", len(nums), len(keys))
+	}
 	for i, k := range keys {
-		n := last - int64(len(keys)) + 1 + int64(i)
+		n := nums[i]
 		t := ps.rows[k].(domain.Ticket)
 		num, _ := json.Marshal(domain.TicketNumber(n))
 		f := domain.Change{ID: domain.NewID(ps.now), Origin: domain.HubOrigin, Actor: "system", Entity: k.Entity,
