@@ -256,7 +256,8 @@ func TestConcurrentWritersGapFree(t *testing.T) {
 	}
 	if top := domain.TicketNumber(int64(created + failed)); len(numbers) > 0 && numbers[len(numbers)-1] > top {
 		t.Fatalf("highest ticket number %s; %d creates took at most %s", numbers[len(numbers)-1], created+failed, top)
-	}}
+	}
+}
 
 // TestReconnectAfterPoolLoss kills every server session of the store, as a Postgres restart or
 // failover does. The store must report the loss as CodeUnavailable (never as an internal error
