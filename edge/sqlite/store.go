@@ -39,13 +39,13 @@ import (
 // an outbox; a future incompatible schema migrates the outbox and re-pulls the rest.
 const schemaVersion = 1
 
-// pageSize is the page size of a new edge file. A row's merge state and document are ~4 KB
-// for a ticket with one change: with SQLite's default 4 KB pages such a row of the WITHOUT
-// ROWID rows table keeps ~500 bytes in its leaf and spills the rest to an overflow page of its
-// own (~4.5 KB and two page writes per row, each written to the WAL and again by the
-// checkpoint); 16 KB pages hold such rows whole, several to a page, which makes a snapshot
-// load ~2.5x faster (TestMeasureBootstrap) and list scans read fewer pages. Larger pages would
-// make every small live-sync write cost more WAL bytes.
+// pageSize is the page size of a new edge file. A ticket with one change stores ~1.5 KB
+// (state and doc; it was ~4 KB before the compact state form, state.go): with SQLite's
+// default 4 KB pages a row of the WITHOUT ROWID rows table keeps under 1 KB in its leaf and
+// spills the rest to an overflow page of its own (two page writes per row, each written to
+// the WAL and again by the checkpoint); 16 KB pages hold such rows whole, several to a page,
+// which made a snapshot load ~2.5x faster (TestMeasureBootstrap) and list scans read fewer
+// pages. Larger pages would make every small live-sync write cost more WAL bytes.
 const pageSize = 16384
 
 const schema = `
