@@ -448,7 +448,6 @@ func (t *syncTx) put(ctx context.Context, p syncstore.Put) error {
 	return nil
 }
 
-
 func nullIfEmpty(s string) any {
 	if s == "" {
 		return nil
