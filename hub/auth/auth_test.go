@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,18 +87,34 @@ func TestCheckPasswordMalformed(t *testing.T) {
 // TestPasswordTiming checks that one login stays under the ~50 ms budget on this machine.
 func TestPasswordTiming(t *testing.T) {
 	h, _ := auth.HashPassword("pw")
-	// The fastest of several checks: the cost of the hash itself, not of whatever else the
-	// shared machine is running at that moment.
+	// The cheapest of several checks, in CPU time used by this process (user and system, all
+	// threads): the cost of the hash itself, not of whatever else the shared machine runs at
+	// that moment. Wall time was the measure once, and failed CI when other test binaries
+	// held both cores (239 ms for a check that costs ~20 ms).
 	per := time.Duration(1<<63 - 1)
 	for range 7 {
-		start := time.Now()
+		c0 := processCPU(t)
 		auth.CheckPassword(h, "pw")
-		per = min(per, time.Since(start))
+		per = min(per, processCPU(t)-c0)
 	}
-	t.Logf("argon2id check: %v", per)
-	if per > 150*time.Millisecond { // generous: -race slows it
-		t.Errorf("password check takes %v", per)
+	limit := 150 * time.Millisecond
+	if raceEnabled {
+		limit *= 4 // the race detector instruments argon2's Go code
 	}
+	t.Logf("argon2id check: %v of CPU (limit %v)", per, limit)
+	if per > limit {
+		t.Errorf("password check takes %v of CPU", per)
+	}
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func newClock(t0 time.Time) (*time.Time, func() time.Time) {
