@@ -158,6 +158,14 @@ func truncateReason(s string) string {
 // serve runs catch-up, ready, then live deltas and heartbeats until an error.
 func (st *stream) serve(ctx context.Context, sub *subscriber, readDone <-chan struct{}, readErr *error) error {
 	h := st.h
+	// An edge's zones may have changed between its authentication and the stream's
+	// registration in edgeStreams, and the kick that ends streams on a zone edit would then
+	// have missed this one: it would serve the old scope until a heartbeat's recheck, moving
+	// the edge's cursor past changes of zones it has just gained, which it would never get.
+	// Registered now, the stream checks once more before it sends anything.
+	if err := st.recheck(ctx); err != nil {
+		return err
+	}
 	// Catch-up: read the log from the client's cursor until a page is not full. The fan-out
 	// mailbox was opened first, so whatever commits meanwhile arrives there too.
 	for {
