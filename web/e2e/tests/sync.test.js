@@ -192,6 +192,9 @@ describe('sync conflicts and edge nodes', () => {
     const table = page.getByTestId('edge-table');
     await table.waitFor();
     const creds = (await admin.get('/api/sync/edges')).items;
+    // The table is drawn before its rows arrive: wait for them, then check them.
+    await page.waitForFunction(n => document.querySelectorAll('[data-testid=edge-table] tbody tr').length === n, creds.length, { timeout: 10000 })
+      .catch(() => {});
     assert.equal(await table.locator('tbody tr').count(), creds.length, 'one row per credential (the demo edges and the test edges)');
     assert.equal(await table.locator('tbody tr[data-name="e2e-offline-a"] [data-col=zones]').innerText(), zone);
 
