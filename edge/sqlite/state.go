@@ -91,7 +91,8 @@ func versionOf(cs []domain.Change, v merge.Version) storedVersion {
 	return storedVersion{Version: v, ref: i, isRef: i >= 0}
 }
 
-// MarshalJSON writes the stored form (used by tests to spell it out with encoding/json).
+// MarshalJSON writes the stored form: storedFormOf encodes with encoding/json through it
+// (encodeRow's fallback, and the tests' reference).
 func (v storedVersion) MarshalJSON() ([]byte, error) {
 	if v.isRef {
 		return strconv.AppendInt(nil, int64(v.ref), 10), nil

@@ -217,10 +217,8 @@ func (t *syncTx) TakeTicketNumbers(ctx context.Context, n int) ([]int64, error) 
 	return takeTicketNumbers(ctx, t.tx, n)
 }
 
-func takeTicketNumbers(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, n int) ([]int64, error) {
-	rows, err := q.Query(ctx, "SELECT nextval('ticket_number_seq') FROM generate_series(1, $1::int)", n)
+func takeTicketNumbers(ctx context.Context, tx *tx, n int) ([]int64, error) {
+	rows, err := tx.Query(ctx, "SELECT nextval('ticket_number_seq') FROM generate_series(1, $1::int)", n)
 	if err != nil {
 		return nil, fmt.Errorf("next ticket numbers: %w", err)
 	}
