@@ -299,7 +299,8 @@ func decodeGeneral(b []byte, lim Limits) (Frame, error) {
 // decodeCanonical decodes b in one pass when its envelope has exactly the bytes Marshal
 // writes (every AIFF node's frames): the data is then the bytes between the head and the
 // final brace, decoded straight into the frame, instead of the envelope being decoded first
-// and its data copied and decoded again. ok is false for any other input, and for a frame
+// and its data copied and decoded again. Frames that carry changes are decoded without
+// reflection when they are exactly as Marshal writes them (fastFrame). ok is false for any other input, and for a frame
 // that fails to decode or validate, so that DecodeFrame's general path gives the answer and
 // the error exactly as before.
 func decodeCanonical(b []byte, lim *Limits) (Frame, bool) {
@@ -311,9 +312,15 @@ func decodeCanonical(b []byte, lim *Limits) (Frame, bool) {
 		if len(b) <= len(head) || string(b[:len(head)]) != head || b[len(b)-1] != '}' {
 			continue
 		}
-		f := newFrame(t)
 		data := b[len(head) : len(b)-1]
-		if bytes.Equal(bytes.TrimSpace(data), []byte("null")) || strictUnmarshal(data, f) != nil || f.check(lim) != nil {
+		f, fast := fastFrame(t, data)
+		if !fast {
+			f = newFrame(t)
+			if bytes.Equal(bytes.TrimSpace(data), []byte("null")) || strictUnmarshal(data, f) != nil {
+				return nil, false
+			}
+		}
+		if f.check(lim) != nil {
 			return nil, false
 		}
 		return f, true
