@@ -35,9 +35,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/sync/fastjson"
 	"github.com/aiff/aiff/sync/hlc"
 )
 
@@ -392,7 +392,7 @@ func normalize(c domain.Change) (domain.Change, error) {
 // Canonical returns v re-encoded canonically: compact, object keys sorted, numbers as written,
 // no HTML escaping. Equal JSON values from Go encoders have equal canonical forms.
 func Canonical(v json.RawMessage) (json.RawMessage, error) {
-	if canonicalScalar(v) {
+	if fastjson.PlainScalar(v) {
 		return v, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(v))
@@ -411,85 +411,6 @@ func Canonical(v json.RawMessage) (json.RawMessage, error) {
 		return nil, fmt.Errorf("canonical json: %w", err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// canonicalScalar reports whether v is a JSON scalar that Canonical would return unchanged,
-// so the common patch values (plain strings, numbers, true, false, null) skip a decode and an
-// encode. It is conservative: anything it is not sure of (escapes, control characters,
-// invalid UTF-8, U+2028/U+2029, which the encoder rewrites; non-empty objects and arrays)
-// goes the long way.
-func canonicalScalar(v []byte) bool {
-	if len(v) == 0 {
-		return false
-	}
-	switch string(v) {
-	case "true", "false", "null", "[]", "{}": // empty containers too (a ticket's skills: [])
-		return true
-	}
-	if v[0] == '"' {
-		if len(v) < 2 || v[len(v)-1] != '"' {
-			return false
-		}
-		s := v[1 : len(v)-1]
-		for i := 0; i < len(s); {
-			b := s[i]
-			if b < utf8.RuneSelf {
-				if b < 0x20 || b == '"' || b == '\\' {
-					return false
-				}
-				i++
-				continue
-			}
-			r, size := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
-				return false
-			}
-			i += size
-		}
-		return true
-	}
-	return validNumber(v)
-}
-
-// validNumber reports whether v is exactly a JSON number literal (RFC 8259 grammar), which the
-// decoder (UseNumber) and encoder keep as written.
-func validNumber(s []byte) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	default:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		if i >= len(s) || s[i] < '0' || s[i] > '9' {
-			return false
-		}
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if i >= len(s) || s[i] < '0' || s[i] > '9' {
-			return false
-		}
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	}
-	return i == len(s)
 }
 
 // write is one change seen from merge's side.

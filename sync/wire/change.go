@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/sync/fastjson"
 	"github.com/aiff/aiff/sync/hlc"
 )
 
@@ -184,6 +185,9 @@ func checkChange(c *domain.Change, p string, lim *Limits, src source) error {
 // compact returns v as compact JSON text with no HTML escaping, or an error for invalid JSON
 // or invalid UTF-8.
 func compact(v json.RawMessage) (json.RawMessage, error) {
+	if fastjson.PlainScalar(v) {
+		return v, nil // valid, compact and valid UTF-8 as it stands (the usual case)
+	}
 	if !utf8.Valid(v) || !json.Valid(v) {
 		return nil, errInvalidValue
 	}
@@ -205,22 +209,41 @@ func checkValue(e domain.Entity, id, field string, v json.RawMessage) error {
 	switch {
 	case field == "id":
 		var s string
-		if json.Unmarshal(v, &s) != nil || s != id {
+		if !plainStringIs(v, id) && (json.Unmarshal(v, &s) != nil || s != id) {
 			return domain.Errorf(domain.CodeInvalid, "id must equal entity_id")
 		}
 	case e == domain.EntityTicket && field == "status":
 		var s domain.Status
-		if json.Unmarshal(v, &s) != nil || !s.Valid() {
+		if !validStatusJSON[string(v)] && (json.Unmarshal(v, &s) != nil || !s.Valid()) {
 			return domain.Errorf(domain.CodeInvalid, "status must be a known ticket status")
 		}
 	case e == domain.EntityTicket && field == "priority":
 		var pr domain.Priority
-		if json.Unmarshal(v, &pr) != nil || !pr.Valid() {
+		if !validPriorityJSON[string(v)] && (json.Unmarshal(v, &pr) != nil || !pr.Valid()) {
 			return domain.Errorf(domain.CodeInvalid, "priority must be low, medium, high or critical")
 		}
 	}
 	return nil
 }
+
+// plainStringIs reports whether v is the JSON string s written without escapes, which
+// spares the usual id value a decode.
+func plainStringIs(v []byte, s string) bool {
+	return len(v) == len(s)+2 && v[0] == '"' && v[len(v)-1] == '"' && string(v[1:len(v)-1]) == s
+}
+
+// validStatusJSON and validPriorityJSON hold the plain JSON text of each valid ticket
+// status and priority; other spellings (escapes) are decoded to be checked.
+var validStatusJSON, validPriorityJSON = func() (map[string]bool, map[string]bool) {
+	st, pr := map[string]bool{}, map[string]bool{}
+	for _, s := range domain.Statuses {
+		st[`"`+string(s)+`"`] = true
+	}
+	for _, p := range domain.Priorities {
+		pr[`"`+string(p)+`"`] = true
+	}
+	return st, pr
+}()
 
 // checkText requires s to be valid UTF-8 without control characters, of min..max bytes.
 func checkText(field, s string, minLen, maxLen int) error {
