@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
@@ -98,7 +99,10 @@ type Syncer struct {
 	revokeOnce sync.Once
 
 	wake chan struct{}
-	once sync.Once
+	// pushReached and streamReached end the push and the stream loop's wait after a failed
+	// connection once the other loop has reached the hub (waitRetry).
+	pushReached, streamReached chan struct{}
+	once                       sync.Once
 
 	mu     sync.Mutex
 	status Status
@@ -134,14 +138,24 @@ type Status struct {
 }
 
 func (s *Syncer) init() {
-	s.once.Do(func() { s.wake = make(chan struct{}, 1) })
+	s.once.Do(func() {
+		s.wake = make(chan struct{}, 1)
+		s.pushReached = make(chan struct{}, 1)
+		s.streamReached = make(chan struct{}, 1)
+	})
 }
 
 // Notify wakes the push loop: call it after a local write. It never blocks.
 func (s *Syncer) Notify() {
 	s.init()
+	signal(s.wake)
+}
+
+// signal wakes whoever waits on ch (a channel with a buffer of one) without blocking: a
+// signal nobody has taken yet stands for any number of them.
+func signal(ch chan struct{}) {
 	select {
-	case s.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
@@ -159,11 +173,13 @@ func (s *Syncer) update(fn func(*Status)) {
 	fn(&s.status)
 }
 
+// contact records an answer the stream loop had from the hub.
 func (s *Syncer) contact(cursor int64) {
 	s.update(func(st *Status) {
 		st.LastContact = time.Now()
 		st.HubCursor = max(st.HubCursor, cursor)
 	})
+	signal(s.pushReached)
 }
 
 func (s *Syncer) logger() *slog.Logger {
@@ -195,14 +211,46 @@ func (s *Syncer) Run(ctx context.Context) error {
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
+	return sleepOrWake(ctx, d, nil)
+}
+
+// sleepOrWake waits d, or until wake is signalled (never, if wake is nil); it returns false
+// if ctx ended first.
+func sleepOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C:
-		return true
+	case <-wake:
 	}
+	return true
+}
+
+// waitRetry waits d before a loop tries again after err. If err is a failure to connect to
+// the hub, the wait also ends as soon as the other loop reaches the hub (reached is signalled
+// then): after an outage the push and the stream loop each back off on their own, up to
+// MaxBackoff (30 s by default), and the edge's catch-up should start when the first of them
+// gets through, not wait out the other's timer. Any other failure (the hub answered 429 or
+// 5xx, refused the stream) keeps its whole wait: the hub being reachable does not fix it.
+func waitRetry(ctx context.Context, d time.Duration, err error, reached chan struct{}) bool {
+	if !connectFailed(err) {
+		return sleep(ctx, d)
+	}
+	// A contact from before this failure says nothing about the hub now.
+	select {
+	case <-reached:
+	default:
+	}
+	return sleepOrWake(ctx, d, reached)
+}
+
+// connectFailed reports whether err is a failure to open a connection to the hub (refused,
+// unreachable, no route): the hub was not there, rather than answering badly.
+func connectFailed(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // pushLoop sends the outbox in batches whenever it is woken (and every 5 s as a safety net).
@@ -220,7 +268,7 @@ func (s *Syncer) pushLoop(ctx context.Context) {
 		case err != nil:
 			wait := max(bo.Next(), RetryAfter(err))
 			s.logger().Warn("push failed", "error", err, "retry_in", wait)
-			if !sleep(ctx, wait) {
+			if !waitRetry(ctx, wait, err, s.pushReached) {
 				return
 			}
 			continue
@@ -329,6 +377,7 @@ func (s *Syncer) push(ctx context.Context, batch []domain.Change) (int, error) {
 		st.HubCursor = max(st.HubCursor, res.Cursor)
 		st.LastError = ""
 	})
+	signal(s.streamReached)
 	return len(batch), nil
 }
 
@@ -356,7 +405,7 @@ func (s *Syncer) streamLoop(ctx context.Context) {
 		} else {
 			s.logger().Warn("sync stream ended", "error", err, "retry_in", wait)
 		}
-		if !sleep(ctx, wait) {
+		if !waitRetry(ctx, wait, err, s.streamReached) {
 			return
 		}
 	}

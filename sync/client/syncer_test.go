@@ -62,6 +62,11 @@ func newWorld(t *testing.T) *world {
 
 // edge starts a store and a syncer against the world's hub; both stop at test end.
 func (w *world) edge(t *testing.T, node string) (*sqlite.Store, *client.Syncer) {
+	return w.edgeWith(t, node, nil)
+}
+
+// edgeWith is edge with the syncer changed by configure (if not nil) before it runs.
+func (w *world) edgeWith(t *testing.T, node string, configure func(*client.Syncer)) (*sqlite.Store, *client.Syncer) {
 	s := sqlite.NewStore(filepath.Join(t.TempDir(), node+".db"))
 	s.Node = node
 	if err := s.Open(context.Background()); err != nil {
@@ -70,6 +75,9 @@ func (w *world) edge(t *testing.T, node string) (*sqlite.Store, *client.Syncer) 
 	c := client.New(w.hub.srv.URL, "token")
 	sy := &client.Syncer{Client: c, Node: node, Outbox: s, Replica: s, MinBackoff: 5 * time.Millisecond,
 		MaxBackoff: 50 * time.Millisecond, PullLimit: 100}
+	if configure != nil {
+		configure(sy)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); sy.Run(ctx) }()
