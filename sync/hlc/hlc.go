@@ -98,7 +98,22 @@ func ValidNode(s string) bool {
 // hex. Encodings sort byte-wise in clock order. String never fails: an invalid t is formatted
 // as it is, and Parse rejects the result.
 func (t Timestamp) String() string {
-	return fmt.Sprintf("%012x-%08x-%s", uint64(t.Wall)&MaxWall, t.Logical, t.Node)
+	// By hand rather than with fmt: the hub stamps and compares clocks for every change.
+	b := make([]byte, wallDigits+1+logicalDigits+1, wallDigits+1+logicalDigits+1+len(t.Node))
+	putHex(b[:wallDigits], uint64(t.Wall)&MaxWall)
+	b[wallDigits] = '-'
+	putHex(b[wallDigits+1:wallDigits+1+logicalDigits], uint64(t.Logical))
+	b[wallDigits+1+logicalDigits] = '-'
+	return string(append(b, t.Node...))
+}
+
+// putHex writes v into b as len(b) lowercase hex digits, zero-padded (v must fit).
+func putHex(b []byte, v uint64) {
+	const digits = "0123456789abcdef"
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = digits[v&0xf]
+		v >>= 4
+	}
 }
 
 // MarshalText implements encoding.TextMarshaler; it fails for an invalid t.

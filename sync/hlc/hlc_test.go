@@ -2,6 +2,7 @@ package hlc_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -76,6 +77,9 @@ func TestEncodeRoundTripAndOrder(t *testing.T) {
 			b.Wall, b.Logical = a.Wall, a.Logical
 		}
 		for _, ts := range []hlc.Timestamp{a, b} {
+			if want := fmt.Sprintf("%012x-%08x-%s", ts.Wall, ts.Logical, ts.Node); ts.String() != want {
+				t.Fatalf("String() = %q, want %q", ts.String(), want)
+			}
 			got, err := hlc.Parse(ts.String())
 			if err != nil || got != ts {
 				t.Fatalf("Parse(%q) = %v, %v; want %v", ts.String(), got, err, ts)

@@ -140,10 +140,11 @@ type Result struct {
 func VersionOf(c domain.Change) (Version, error) {
 	var ts hlc.Timestamp
 	if c.HLC != "" {
-		var err error
-		if ts, err = hlc.Parse(c.HLC); err != nil {
+		// Parse takes only the canonical encoding, so c.HLC is what ts.String() would give.
+		if _, err := hlc.Parse(c.HLC); err != nil {
 			return Version{}, err
 		}
+		return Version{HLC: c.HLC, Change: c.ID}, nil
 	} else {
 		ts = hlc.Timestamp{Wall: c.At.UnixMilli(), Node: c.Origin}
 		if err := ts.Validate(); err != nil {
@@ -238,8 +239,14 @@ func insertEdit(row Row, prior []domain.Change, n domain.Change) (Row, Result, b
 	}
 	changes := make([]domain.Change, 0, len(prior)+1)
 	changes = append(append(append(changes, prior[:at]...), n), prior[at:]...)
-	next := Row{Entity: row.Entity, ID: row.ID, Changes: changes, Fields: make(map[string]Field, len(row.Fields)+len(n.Patch))}
-	maps.Copy(next.Fields, row.Fields)
+	next := Row{Entity: row.Entity, ID: row.ID, Changes: changes}
+	if len(row.Fields) == 0 {
+		next.Fields = make(map[string]Field, len(n.Patch))
+	} else {
+		// A clone copies the map's table as it is, without rehashing every field; an
+		// edit usually sets fields the row has, so it seldom grows.
+		next.Fields = maps.Clone(row.Fields)
+	}
 	res := Result{Changed: make(map[string]json.RawMessage, len(n.Patch))}
 	var added []Conflict
 	add := func(c domain.Change, field string) {
@@ -362,13 +369,17 @@ func normalize(c domain.Change) (domain.Change, error) {
 		if len(c.Patch) == 0 {
 			return c, domain.FieldErrorf("patch", "upsert %s has an empty patch", c.ID)
 		}
-		n.Patch = make(map[string]json.RawMessage, len(c.Patch))
+		// A clone copies the map without rehashing it; values are mostly canonical already
+		// and then stay as they are.
+		n.Patch = maps.Clone(c.Patch)
 		for k, val := range c.Patch {
 			cv, err := Canonical(val)
 			if err != nil {
 				return c, domain.FieldErrorf("patch", "field %q of change %s is not valid json", k, c.ID)
 			}
-			n.Patch[k] = cv
+			if !bytes.Equal(cv, val) {
+				n.Patch[k] = cv
+			}
 		}
 	case domain.OpDelete:
 		n.Patch = nil
@@ -379,11 +390,10 @@ func normalize(c domain.Change) (domain.Change, error) {
 	if len(c.Base) > 0 {
 		n.Base = make(map[string]string, len(c.Base))
 		for k, b := range c.Base {
-			ts, err := hlc.Parse(b)
-			if err != nil {
+			if _, err := hlc.Parse(b); err != nil {
 				return c, domain.FieldErrorf("base", "base of field %q of change %s is not a valid hlc", k, c.ID)
 			}
-			n.Base[k] = ts.String()
+			n.Base[k] = b // canonical, as Parse took it
 		}
 	}
 	return n, nil
