@@ -3,15 +3,17 @@ package syncstore
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 )
 
 // rowFields describes the top-level JSON fields of a row type, for overlay.
 type rowFields struct {
-	index map[string]int // JSON name -> struct field index
-	names []string       // JSON names in struct order
-	flat  bool           // no embedded structs: every JSON field is a top-level struct field
+	index  map[string]int // JSON name -> struct field index
+	names  []string       // JSON names in struct order
+	nameAt []string       // struct field index -> JSON name ("" for a field JSON skips)
+	flat   bool           // no embedded structs: every JSON field is a top-level struct field
 }
 
 var rowFieldsCache sync.Map // reflect.Type -> *rowFields
@@ -20,7 +22,7 @@ func fieldsOf(t reflect.Type) *rowFields {
 	if v, ok := rowFieldsCache.Load(t); ok {
 		return v.(*rowFields)
 	}
-	rf := &rowFields{index: map[string]int{}, flat: true}
+	rf := &rowFields{index: map[string]int{}, nameAt: make([]string, t.NumField()), flat: true}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if f.Anonymous {
@@ -35,6 +37,7 @@ func fieldsOf(t reflect.Type) *rowFields {
 		}
 		rf.index[name] = i
 		rf.names = append(rf.names, name)
+		rf.nameAt[i] = name
 	}
 	v, _ := rowFieldsCache.LoadOrStore(t, rf)
 	return v.(*rowFields)
@@ -44,6 +47,12 @@ func fieldsOf(t reflect.Type) *rowFields {
 // it: no whitespace, keys without escapes), in order; val is a slice of b. It returns false,
 // having stopped, if b is not such an object; callers then decode b the ordinary way.
 func ObjectFields(b []byte, fn func(key string, val []byte)) bool {
+	return objectMembers(b, func(key, val []byte) { fn(string(key), val) })
+}
+
+// objectMembers is ObjectFields giving the key as a slice of b too, for callers that only
+// look it up (a map index by string(key) does not allocate).
+func objectMembers(b []byte, fn func(key, val []byte)) bool {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return false
 	}
@@ -65,7 +74,7 @@ func ObjectFields(b []byte, fn func(key string, val []byte)) bool {
 		if j+1 >= len(b) || b[j+1] != ':' {
 			return false
 		}
-		key := string(b[i+1 : j])
+		key := b[i+1 : j]
 		start := j + 2
 		end, ok := skipValue(b, start)
 		if !ok || end == start || end >= len(b) {
@@ -116,18 +125,41 @@ func skipValue(b []byte, i int) (int, bool) {
 	return i, false
 }
 
-// appendObject appends {"k":v,…} for the given names of fields (keys need no escaping: they
-// are struct tags or names checked by the caller).
-func appendObject(dst []byte, names []string, fields map[string]json.RawMessage) []byte {
+// byIndex returns the JSON members of b, a compact object as json.Marshal writes a T (see
+// ObjectFields), by struct field index: nil for a field b does not hold. ok is false when b
+// is not such an object or holds a name that is no field of T.
+func (rf *rowFields) byIndex(b []byte) (vals [][]byte, ok bool) {
+	vals = make([][]byte, len(rf.nameAt))
+	known := true
+	if !objectMembers(b, func(k, v []byte) {
+		if i, ok := rf.index[string(k)]; ok {
+			vals[i] = v
+		} else {
+			known = false
+		}
+	}) || !known {
+		return nil, false
+	}
+	return vals, true
+}
+
+// appendObject appends {"k":v,…} for the fields of vals (by struct field index) that at
+// says to write, in struct order (keys need no escaping: they are struct tags).
+func (rf *rowFields) appendObject(dst []byte, vals []json.RawMessage, at []int) []byte {
+	n := 2
+	for _, i := range at {
+		n += len(rf.nameAt[i]) + len(vals[i]) + 4
+	}
+	dst = slices.Grow(dst, n)
 	dst = append(dst, '{')
-	for i, n := range names {
-		if i > 0 {
+	for j, i := range at {
+		if j > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, '"')
-		dst = append(dst, n...)
+		dst = append(dst, rf.nameAt[i]...)
 		dst = append(dst, '"', ':')
-		dst = append(dst, fields[n]...)
+		dst = append(dst, vals[i]...)
 	}
 	return append(dst, '}')
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"iter"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -19,15 +21,7 @@ import (
 // row with every visible field of the merge state laid over it (fields merge no longer has
 // a value for become null), checked for canonical values, validity and live references.
 func (ps *pusher) materialize(ctx context.Context, k RowKey, cur any, exists bool, row merge.Row, res merge.Result, c domain.Change) (any, error) {
-	visible := make(map[string]json.RawMessage, len(row.Fields))
-	for f, v := range row.Fields {
-		visible[f] = v.Value
-	}
-	for f, v := range res.Changed {
-		if v == nil {
-			visible[f] = json.RawMessage("null")
-		}
-	}
+	visible := visibleFields(row, res)
 	var deletedAt *time.Time
 	if row.Deleted != nil {
 		for _, ch := range row.Changes {
@@ -205,23 +199,48 @@ func (ps *pusher) materialize(ctx context.Context, k RowKey, cur any, exists boo
 	return nil, domain.FieldErrorf("entity", "unknown entity %q", k.Entity)
 }
 
+// visibleFields are the row's visible values as materialize lays them over the typed row:
+// every field merge holds a value for, and null for a field whose value this change removed
+// (its only write was rejected). Each name is yielded once.
+func visibleFields(row merge.Row, res merge.Result) iter.Seq2[string, json.RawMessage] {
+	return func(yield func(string, json.RawMessage) bool) {
+		for f, v := range row.Fields {
+			val := v.Value
+			if c, ok := res.Changed[f]; ok && c == nil {
+				val = jsonNull
+			}
+			if !yield(f, val) {
+				return
+			}
+		}
+		for f, v := range res.Changed {
+			if _, held := row.Fields[f]; v == nil && !held && !yield(f, jsonNull) {
+				return
+			}
+		}
+	}
+}
+
+var jsonNull = json.RawMessage("null")
+
 // overlayOrPatched is overlay(cur, visible), reusing patched (checkCanonical's decode of
 // patch over a zero row) when that is the same thing: a new row whose visible fields are
 // exactly its patch, as for a create.
-func overlayOrPatched[T any](cur *T, visible, patch map[string]json.RawMessage, patched T) (T, error) {
-	if cur == nil && len(patch) > 0 && len(visible) == len(patch) {
-		same := true
+func overlayOrPatched[T any](cur *T, visible iter.Seq2[string, json.RawMessage], patch map[string]json.RawMessage, patched T) (T, error) {
+	if cur == nil && len(patch) > 0 {
+		same, n := true, 0
 		for k, v := range visible {
+			n++
 			if pv, ok := patch[k]; !ok || !bytes.Equal(pv, v) {
 				same = false
 				break
 			}
 		}
-		if same {
+		if same && n == len(patch) {
 			return patched, nil
 		}
 	}
-	return overlay(cur, visible)
+	return overlayFrom(cur, visible, patch, &patched)
 }
 
 func (ps *pusher) requireZone(ctx context.Context, name string) error {
@@ -237,26 +256,46 @@ func (ps *pusher) requireZone(ctx context.Context, name string) error {
 
 // overlay returns cur (zero if nil) with fields laid over its JSON form: as if cur were
 // encoded, fields were laid over that object and the result decoded into a zero T (a field in
-// neither stays zero). A value of the wrong JSON type is CodeInvalid naming the field.
+// neither stays zero). A value of the wrong JSON type is CodeInvalid naming the field. A
+// name fields yields twice counts once, with its last value.
 //
 // It decodes only what it must: a field whose bytes equal cur's encoding of it keeps cur's
 // value (decoding those bytes would give it back), so an edit to a stored row decodes just the
-// fields that moved rather than the whole row twice over.
-func overlay[T any](cur *T, fields map[string]json.RawMessage) (T, error) {
+// fields that moved rather than the whole row twice over. Fields are kept by struct field
+// index, in slices rather than maps: overlay runs for every pushed change.
+func overlay[T any](cur *T, fields iter.Seq2[string, json.RawMessage]) (T, error) {
+	return overlayFrom(cur, fields, nil, nil)
+}
+
+// overlayFrom is overlay, taking the value of a field that must be decoded from patched
+// instead where fields holds patch's bytes for it: patched is patch decoded over a zero T
+// (checkCanonical's result), so its field is what the decode would give. An edit's fields
+// are then not decoded twice.
+func overlayFrom[T any](cur *T, fields iter.Seq2[string, json.RawMessage], patch map[string]json.RawMessage, patched *T) (T, error) {
 	var out T
 	rf := fieldsOf(reflect.TypeFor[T]())
 	if !rf.flat || reflect.TypeFor[T]().Kind() != reflect.Struct {
-		return overlaySlow(cur, fields)
+		return overlaySlow(cur, maps.Collect(fields))
 	}
-	var curEnc map[string][]byte
+	vals := make([]json.RawMessage, len(rf.nameAt))
+	for k, v := range fields {
+		i, ok := rf.index[k]
+		if !ok || !PlainKey(k) {
+			// A name that is no field still matches one case-insensitively in a decode;
+			// leave such rare patches to the definition.
+			return overlaySlow(cur, maps.Collect(fields))
+		}
+		vals[i] = v
+	}
+	var curEnc [][]byte
 	if cur != nil {
 		b, err := json.Marshal(cur)
 		if err != nil {
 			return out, err
 		}
-		curEnc = make(map[string][]byte, len(rf.names))
-		if !ObjectFields(b, func(k string, v []byte) { curEnc[k] = v }) {
-			return overlaySlow(cur, fields)
+		var ok bool
+		if curEnc, ok = rf.byIndex(b); !ok {
+			return overlaySlow(cur, maps.Collect(fields))
 		}
 		out = *cur
 	}
@@ -264,46 +303,50 @@ func overlay[T any](cur *T, fields map[string]json.RawMessage) (T, error) {
 	if cur != nil {
 		// Fields that neither cur's encoding nor fields hold ("-" ones, empty omitempty
 		// ones) are zero, as a decode into a zero T leaves them.
-		for i := 0; i < ov.NumField(); i++ {
-			f := ov.Type().Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "" {
-				name = f.Name
-			}
-			_, inEnc := curEnc[name]
-			_, inFields := fields[name]
-			if (name == "-" || !inEnc) && !inFields && f.IsExported() {
+		for i := range rf.nameAt {
+			if curEnc[i] == nil && vals[i] == nil && ov.Type().Field(i).IsExported() {
 				ov.Field(i).SetZero()
 			}
 		}
 	}
-	names := make([]string, 0, len(fields))
-	for k, v := range fields {
-		if cur != nil {
-			if e, ok := curEnc[k]; ok && bytes.Equal(e, v) {
-				continue
-			}
+	var pv reflect.Value
+	if patched != nil && exactFields(rf, patch) {
+		pv = reflect.ValueOf(patched).Elem()
+	}
+	var at [32]int
+	decode := at[:0]
+	for i, v := range vals {
+		if v == nil || cur != nil && bytes.Equal(curEnc[i], v) {
+			continue
 		}
-		i, ok := rf.index[k]
-		if !ok || !PlainKey(k) {
-			// A name that is no field still matches one case-insensitively in a decode;
-			// leave such rare patches to the definition.
-			return overlaySlow(cur, fields)
+		if p, ok := patch[rf.nameAt[i]]; ok && pv.IsValid() && bytes.Equal(p, v) {
+			ov.Field(i).Set(pv.Field(i))
+			continue
 		}
 		// Unmarshal fills pointers and slices in place: start from zero so cur's values
 		// are never written through.
 		ov.Field(i).SetZero()
-		names = append(names, k)
+		decode = append(decode, i)
 	}
-	if len(names) == 0 {
+	if len(decode) == 0 {
 		return out, nil
 	}
-	slices.Sort(names)
-	b := appendObject(make([]byte, 0, 256), names, fields)
+	b := rf.appendObject(nil, vals, decode)
 	if err := json.Unmarshal(b, &out); err != nil {
 		return out, overlayError(err)
 	}
 	return out, nil
+}
+
+// exactFields reports whether every name in patch is a JSON field name of rf exactly, so
+// that a decode of patch sets those fields and no others (no case-insensitive matches).
+func exactFields(rf *rowFields, patch map[string]json.RawMessage) bool {
+	for k := range patch {
+		if _, ok := rf.index[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // overlaySlow is overlay's definition, for row types overlay's shortcut does not cover.
@@ -359,7 +402,7 @@ func checkCanonical[T any](cur *T, patch map[string]json.RawMessage, norm func(T
 	}
 	// Each field's canonical form depends on that field alone, so the patch is laid over a
 	// zero row: cheaper than encoding the current row again.
-	v, err := overlay[T](nil, patch)
+	v, err := overlay[T](nil, maps.All(patch))
 	if err != nil {
 		return zero, err
 	}
@@ -367,24 +410,23 @@ func checkCanonical[T any](cur *T, patch map[string]json.RawMessage, norm func(T
 	if err != nil {
 		return zero, err
 	}
-	m := make(map[string][]byte, len(patch))
-	if !ObjectFields(b, func(k string, val []byte) {
-		if _, ok := patch[k]; ok {
-			m[k] = val
-		}
-	}) {
-		var full map[string]json.RawMessage
+	rf := fieldsOf(reflect.TypeFor[T]())
+	enc, ok := rf.byIndex(b)
+	var full map[string]json.RawMessage
+	if !ok {
 		if err := json.Unmarshal(b, &full); err != nil {
 			return zero, err
 		}
-		for k, val := range full {
-			m[k] = val
-		}
 	}
 	for f, pv := range patch {
-		want, ok := m[f]
-		if !ok {
-			want = []byte("null")
+		var want []byte
+		if full != nil {
+			want = full[f]
+		} else if i, ok := rf.index[f]; ok {
+			want = enc[i]
+		}
+		if want == nil {
+			want = jsonNull
 		}
 		if bytes.Equal(pv, want) {
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/aiff/aiff/domain"
@@ -27,7 +28,7 @@ func NormalizeNote(n domain.Note) domain.Note {
 }
 
 // materializeNote is materialize for a note.
-func (ps *pusher) materializeNote(ctx context.Context, k RowKey, cur any, exists bool, visible map[string]json.RawMessage, deletedAt *time.Time, c domain.Change) (any, error) {
+func (ps *pusher) materializeNote(ctx context.Context, k RowKey, cur any, exists bool, visible iter.Seq2[string, json.RawMessage], deletedAt *time.Time, c domain.Change) (any, error) {
 	var old *domain.Note
 	if exists {
 		n := cur.(domain.Note)
