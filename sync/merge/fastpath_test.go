@@ -2,6 +2,7 @@ package merge
 
 import (
 	"encoding/json"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -85,7 +86,7 @@ func TestInsertEditMatchesBuild(t *testing.T) {
 				base.Entity, base.ID = c.Entity, c.EntityID
 			}
 			if len(kept) == len(row.Changes) {
-				if _, _, ok := insertEdit(base, base.Changes, n); ok {
+				if _, _, ok := insertEdit(base, base.Changes, n, false); ok {
 					fast++
 				}
 			}
@@ -98,6 +99,18 @@ func TestInsertEditMatchesBuild(t *testing.T) {
 			}
 			if d := cmp.Diff(wantRes, res); d != "" {
 				t.Fatalf("seed %d step %d: result differs (-build +apply):\n%s", seed, i, d)
+			}
+			owned := row
+			owned.Fields = maps.Clone(row.Fields)
+			gotOwned, resOwned, err := ApplyOwned(owned, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(got, gotOwned); d != "" {
+				t.Fatalf("seed %d step %d: ApplyOwned's row differs (-Apply +ApplyOwned):\n%s", seed, i, d)
+			}
+			if d := cmp.Diff(res, resOwned); d != "" {
+				t.Fatalf("seed %d step %d: ApplyOwned's result differs (-Apply +ApplyOwned):\n%s", seed, i, d)
 			}
 			row = got
 		}

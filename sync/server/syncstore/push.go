@@ -119,10 +119,14 @@ type pusher struct {
 	// the caller rather than into conflict records.
 	hubMade bool
 
-	rows         map[RowKey]any       // current typed rows, updated as changes are accepted
-	orig         map[RowKey]any       // rows as loaded (nil entry: new)
-	states       map[RowKey]merge.Row // merge state per row
-	order        []RowKey             // first-touched order of written rows
+	rows   map[RowKey]any       // current typed rows, updated as changes are accepted
+	orig   map[RowKey]any       // rows as loaded (nil entry: new)
+	states map[RowKey]merge.Row // merge state per row
+	// owned marks the states this push built (Apply copies what it changes, so their
+	// Fields maps are this push's alone): the hub's follow-up changes to them, which are
+	// always accepted, are applied in place (merge.ApplyOwned).
+	owned        map[RowKey]bool
+	order        []RowKey // first-touched order of written rows
 	touched      map[RowKey]bool
 	numbers      map[RowKey]int64
 	zones        map[string]bool // zone existence cache
@@ -156,7 +160,8 @@ func Push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, p domain.
 
 func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope, changes []domain.Change, hubMade bool) (wire.PushResponse, error) {
 	ps := &pusher{tx: tx, clock: clock, now: now, sc: sc, hubMade: hubMade, numbers: map[RowKey]int64{}, touched: map[RowKey]bool{},
-		zones: map[string]bool{}, teams: map[string]*domain.Team{}, w: Write{Now: now}, pendingZones: map[string]bool{}}
+		zones: map[string]bool{}, teams: map[string]*domain.Team{}, w: Write{Now: now, Changes: make([]domain.Change, 0, len(changes))},
+		pendingZones: map[string]bool{}}
 	ids := make([]string, len(changes))
 	var keys []RowKey
 	seenKey := map[RowKey]bool{}
@@ -556,6 +561,7 @@ func (ps *pusher) numberTickets(ctx context.Context) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	ps.w.Changes = slices.Grow(ps.w.Changes, len(keys))
 	nums, err := ps.tx.TakeTicketNumbers(ctx, len(keys))
 	if err != nil {
 		return err
@@ -570,7 +576,11 @@ func (ps *pusher) numberTickets(ctx context.Context) error {
 		f := domain.Change{ID: domain.NewID(ps.now), Origin: domain.HubOrigin, Actor: "system", Entity: k.Entity,
 			EntityID: k.ID, Op: domain.OpUpsert, Zone: t.Zone, Patch: map[string]json.RawMessage{"ticket_number": num}, At: ps.now}
 		f.HLC, f.Base = Stamp(ps.clock, ps.states[k].Changes, f.Entity, f.Patch)
-		row, res, err := merge.Apply(ps.states[k], f)
+		apply := merge.Apply
+		if ps.owned[k] {
+			apply = merge.ApplyOwned
+		}
+		row, res, err := apply(ps.states[k], f)
 		if err != nil {
 			return fmt.Errorf("number ticket %s: %w", k.ID, err)
 		}
@@ -588,6 +598,12 @@ func (ps *pusher) accept(k RowKey, typed any, row merge.Row, res merge.Result, c
 		ps.order = append(ps.order, k)
 	}
 	ps.states[k] = row
+	if !res.Duplicate {
+		if ps.owned == nil {
+			ps.owned = map[RowKey]bool{}
+		}
+		ps.owned[k] = true
+	}
 	ps.rows[k] = typed
 	if z, ok := typed.(domain.Zone); ok {
 		ps.pendingZones[z.Name] = true
