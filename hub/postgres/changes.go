@@ -109,10 +109,10 @@ func scanChange(row pgx.Row) (domain.Change, error) {
 	if err := row.Scan(&ch.Seq, &ch.ID, &ch.Origin, &ch.Actor, &ch.Entity, &ch.EntityID, &ch.Op, &ch.Zone, &patch, &ch.HLC, &ch.At, &base); err != nil {
 		return ch, fmt.Errorf("scan change: %w", err)
 	}
-	// The log's patches are compact objects (appendPatchJSON), split without a full decode;
-	// patch is this row's own copy, so its values may alias it.
+	// The log's patches are compact objects (syncstore.AppendPatchJSON), split without a
+	// full decode; patch is this row's own copy, so its values may alias it.
 	var ok bool
-	if ch.Patch, ok = splitPatchJSON(patch); !ok {
+	if ch.Patch, ok = syncstore.SplitPatchJSON(patch); !ok {
 		ch.Patch = nil
 		if err := json.Unmarshal(patch, &ch.Patch); err != nil {
 			return ch, fmt.Errorf("decode patch of change %s: %w", ch.ID, err)

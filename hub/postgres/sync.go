@@ -360,14 +360,13 @@ func changeRow(c domain.Change, received time.Time) ([]any, error) {
 	patch := []byte("{}")
 	if c.Op == domain.OpUpsert {
 		var err error
-		if patch, err = appendPatchJSON(nil, c.Patch); err != nil {
+		if patch, err = syncstore.AppendPatchJSON(nil, c.Patch); err != nil {
 			return nil, fmt.Errorf("encode patch: %w", err)
 		}
 	}
 	base := "{}"
 	if len(c.Base) > 0 {
-		b, _ := json.Marshal(c.Base)
-		base = string(b)
+		base = string(syncstore.AppendBaseJSON(nil, c.Base))
 	}
 	return []any{c.Seq, c.ID, c.Origin, c.Actor, string(c.Entity), c.EntityID, string(c.Op), c.Zone, string(patch),
 		c.HLC, c.At.UTC(), received, base}, nil

@@ -66,8 +66,12 @@ func scanChange(row interface{ Scan(...any) error }) (domain.Change, error) {
 	if err := row.Scan(&ch.Seq, &ch.ID, &ch.Origin, &ch.Actor, &ch.Entity, &ch.EntityID, &ch.Op, &ch.Zone, &patch, &ch.HLC, &at, &base); err != nil {
 		return ch, fmt.Errorf("scan change: %w", err)
 	}
-	if err := json.Unmarshal([]byte(patch), &ch.Patch); err != nil {
-		return ch, fmt.Errorf("decode patch of change %s: %w", ch.ID, err)
+	// The log's patches are compact objects (AppendPatchJSON), split without a full decode.
+	var ok bool
+	if ch.Patch, ok = syncstore.SplitPatchJSON([]byte(patch)); !ok {
+		if err := json.Unmarshal([]byte(patch), &ch.Patch); err != nil {
+			return ch, fmt.Errorf("decode patch of change %s: %w", ch.ID, err)
+		}
 	}
 	if base != "" && base != "{}" {
 		if err := json.Unmarshal([]byte(base), &ch.Base); err != nil {
@@ -344,13 +348,13 @@ func insertChanges(ctx context.Context, tx *sql.Tx, changes []domain.Change, rec
 			patch := []byte("{}")
 			if c.Op == domain.OpUpsert {
 				var err error
-				if patch, err = json.Marshal(c.Patch); err != nil {
+				if patch, err = syncstore.AppendPatchJSON(nil, c.Patch); err != nil {
 					return fmt.Errorf("encode patch: %w", err)
 				}
 			}
 			base := []byte("{}")
 			if len(c.Base) > 0 {
-				base, _ = json.Marshal(c.Base)
+				base = syncstore.AppendBaseJSON(nil, c.Base)
 			}
 			args = append(args, c.Seq, c.ID, c.Origin, c.Actor, string(c.Entity), c.EntityID, string(c.Op), c.Zone,
 				string(patch), c.HLC, micros(c.At.UTC()), micros(received), string(base))

@@ -1,4 +1,4 @@
-package postgres
+package syncstore
 
 import (
 	"bytes"
@@ -35,11 +35,11 @@ func TestAppendPatchJSONMatchesMarshal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := appendPatchJSON(nil, p)
+		got, err := AppendPatchJSON(nil, p)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("patch %v: got %s (%v), json.Marshal gives %s", p, got, err, want)
 		}
-		m, ok := splitPatchJSON(got)
+		m, ok := SplitPatchJSON(got)
 		var dec map[string]json.RawMessage
 		if err := json.Unmarshal(got, &dec); err != nil {
 			t.Fatal(err)
@@ -55,8 +55,24 @@ func TestAppendPatchJSONMatchesMarshal(t *testing.T) {
 		t.Fatalf("only %d of 5000 patches took the split shortcut", fast)
 	}
 	for _, s := range []string{`{"a": 1}`, `{"a":1,"a":2}`, `{"a\u0062":1}`, `{"a":1`, `[1]`, `{"a":1}x`, `{"a":[1,2}`} {
-		if _, ok := splitPatchJSON([]byte(s)); ok {
+		if _, ok := SplitPatchJSON([]byte(s)); ok {
 			t.Errorf("%s takes the split shortcut", s)
+		}
+	}
+}
+
+// TestAppendBaseJSONMatchesMarshal holds the base shortcut to json.Marshal's bytes.
+func TestAppendBaseJSONMatchesMarshal(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	clocks := []string{"01972b786540-00000000-edge-north", "01972b786540-00000001-a<b>&c", `01972b786540-00000002-q"\\`, "01972b786540-0000000a-hub"}
+	for range 2000 {
+		base := map[string]string{}
+		for range r.IntN(5) {
+			base[keySamples[r.IntN(len(keySamples))]] = clocks[r.IntN(len(clocks))]
+		}
+		want, _ := json.Marshal(base)
+		if got := AppendBaseJSON(nil, base); !bytes.Equal(got, want) {
+			t.Fatalf("base %v: got %s, json.Marshal gives %s", base, got, want)
 		}
 	}
 }

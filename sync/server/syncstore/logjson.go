@@ -1,20 +1,24 @@
-package postgres
+package syncstore
 
 import (
 	"encoding/json"
 	"slices"
-
-	"github.com/aiff/aiff/sync/server/syncstore"
 )
 
-// appendPatchJSON appends exactly what json.Marshal(patch) writes (keys sorted, values
+// The log's JSON: how a hub store writes a change's patch and base into its log and reads a
+// patch back. Both stores once wrote them with json.Marshal and read them with
+// json.Unmarshal, which cost more than the rest of appending a change; these write and read
+// the same bytes, by hand where the input allows, so stored logs do not depend on the path.
+
+// AppendPatchJSON appends exactly what json.Marshal(patch) writes, the form a hub store
+// logs a change's patch in, (keys sorted, values
 // compacted, <, > and & and U+2028/U+2029 escaped in strings), without its reflection and
 // per-value validation when every key and value is already in that form. Anything else falls
 // back to json.Marshal. The log keeps these bytes, so they must not depend on the path taken.
-func appendPatchJSON(dst []byte, patch map[string]json.RawMessage) ([]byte, error) {
+func AppendPatchJSON(dst []byte, patch map[string]json.RawMessage) ([]byte, error) {
 	keys := make([]string, 0, len(patch))
 	for k, v := range patch {
-		if !syncstore.PlainKey(k) || !marshalStable(v) {
+		if !PlainKey(k) || !marshalStable(v) {
 			b, err := json.Marshal(patch)
 			return append(dst, b...), err
 		}
@@ -32,6 +36,31 @@ func appendPatchJSON(dst []byte, patch map[string]json.RawMessage) ([]byte, erro
 		dst = append(dst, patch[k]...)
 	}
 	return append(dst, '}'), nil
+}
+
+// AppendBaseJSON appends exactly what json.Marshal(base) writes (keys sorted), by hand when
+// no key or clock needs escaping (clocks are printable ASCII, but a node name may hold
+// characters json.Marshal escapes), else through json.Marshal. Like a patch, a change's base
+// is logged for every change, and must not depend on the path taken.
+func AppendBaseJSON(dst []byte, base map[string]string) []byte {
+	keys := make([]string, 0, len(base))
+	for k, v := range base {
+		if !PlainKey(k) || !PlainKey(v) {
+			b, _ := json.Marshal(base) // a map of strings always encodes
+			return append(dst, b...)
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(append(append(dst, '"'), k...), `":"`...)
+		dst = append(append(dst, base[k]...), '"')
+	}
+	return append(dst, '}')
 }
 
 // marshalStable reports whether json.Marshal writes raw value v unchanged: no whitespace
@@ -73,14 +102,14 @@ func marshalStable(v []byte) bool {
 	return !inString && depth == 0
 }
 
-// splitPatchJSON decodes a stored patch object into field values like json.Unmarshal into a
+// SplitPatchJSON decodes a stored patch object into field values like json.Unmarshal into a
 // map[string]json.RawMessage, slicing b (which the caller owns) rather than copying, when b is
-// compact with plain keys and no key twice, as appendPatchJSON writes it; ok is false
+// compact with plain keys and no key twice, as AppendPatchJSON writes it; ok is false
 // otherwise.
-func splitPatchJSON(b []byte) (m map[string]json.RawMessage, ok bool) {
+func SplitPatchJSON(b []byte) (m map[string]json.RawMessage, ok bool) {
 	m = map[string]json.RawMessage{}
 	dup := false
-	ok = syncstore.ObjectFields(b, func(key string, val []byte) {
+	ok = ObjectFields(b, func(key string, val []byte) {
 		if _, seen := m[key]; seen {
 			dup = true
 		}
