@@ -21,4 +21,11 @@ func TestWriterPragmas(t *testing.T) {
 	if cache != -writerCacheKiB {
 		t.Errorf("writer cache_size = %d, want %d (KiB)", cache, -writerCacheKiB)
 	}
+	var ckpt int
+	if err := s.writer.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&ckpt); err != nil {
+		t.Fatal(err)
+	}
+	if ckpt != walCheckpointPages {
+		t.Errorf("writer wal_autocheckpoint = %d, want %d", ckpt, walCheckpointPages)
+	}
 }

@@ -42,13 +42,17 @@ const metaBootstrap = "bootstrap"
 const stagingTable = "rows_next"
 
 // While a snapshot is staged the writer checkpoints the WAL every 8192 pages (128 MiB)
-// rather than SQLite's 1000 (16 MiB): a checkpoint ends in two fsyncs, and a bootstrap
-// writing GBs stalled on ~120 of them per 300k rows, about a tenth of its time. The WAL file
-// grows to ~128 MiB meanwhile. The switch, or a discard, sets the default back.
-const (
-	stagingCheckpoint = "PRAGMA wal_autocheckpoint=8192"
-	defaultCheckpoint = "PRAGMA wal_autocheckpoint=1000"
+// rather than every walCheckpointPages: a checkpoint ends in two fsyncs, and a bootstrap
+// writing GBs stalled on ~120 of them per 300k rows at SQLite's default of 1000 pages, about
+// a tenth of its time. The WAL file grows to ~128 MiB meanwhile. The switch, or a discard,
+// sets the default back.
+var (
+	stagingCheckpoint = checkpointEvery(8192)
+	defaultCheckpoint = checkpointEvery(walCheckpointPages)
 )
+
+// checkpointEvery is the statement that makes the writer checkpoint every pages WAL pages.
+func checkpointEvery(pages int) string { return fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", pages) }
 
 // rowsTableDDL returns the schema's CREATE TABLE statement of the rows table, so the staged
 // table can never drift from it.

@@ -56,6 +56,18 @@ const pageSize = 16384
 // pages as it uses them; readers keep the default (every write empties their caches anyway).
 const writerCacheKiB = 32 << 10
 
+// walCheckpointPages is how many pages the WAL holds before a commit checkpoints it, outside
+// a bootstrap (snapshot.go): 4096 (64 MiB) rather than SQLite's 1000. A checkpoint copies
+// every page in the WAL into the database file and ends in two fsyncs, which the committing
+// transaction waits for; sync batches rewrite the same pages (a zone's hot rows, the list
+// indexes, the outbox) batch after batch, so checkpointing a quarter as often copies each a
+// quarter as often. In BenchmarkApplyRemote the checkpoints' CPU went from 0.35 s to 0.11 s
+// of 2.6 s, and the time per change from ~170 µs to ~115 µs. A commit is as safe as before
+// against kill -9 (it is in the WAL either way); against power loss synchronous=NORMAL
+// already leaves the latest commits to the OS's write-back (Linux writes dirty pages out
+// within about 30 s), whatever the interval.
+const walCheckpointPages = 4096
+
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (
 	key   TEXT PRIMARY KEY,
@@ -206,6 +218,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", s.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", writerCacheKiB))
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walCheckpointPages))
 	q.Add("_txlock", "immediate")
 	if s.writer, err = sql.Open("sqlite", fileURI(s.Path)+"?"+q.Encode()); err != nil {
 		return fmt.Errorf("open sqlite writer: %w", err)
