@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aiff/aiff/domain"
@@ -183,7 +184,10 @@ func WriteFrame(w io.Writer, f Frame, compress bool) (int64, error) {
 // clients that accept it; clients may compress push requests.
 func Gzip(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	buf.Grow(len(b)/8 + 64) // JSON frames of changes compress 10 to 30 times
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
 	if _, err := zw.Write(b); err != nil {
 		return nil, fmt.Errorf("gzip frame: %w", err)
 	}
@@ -192,6 +196,11 @@ func Gzip(b []byte) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// gzipWriters reuses compressors: each holds most of a megabyte of state, which a stream
+// of frames would otherwise allocate and collect once per frame. The level stays the
+// default: edges behind slow links pay for every byte.
+var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 
 // IsGzip reports whether b starts with the gzip magic number. A JSON frame never does, so
 // readers detect compression from the bytes themselves.
