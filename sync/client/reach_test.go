@@ -33,12 +33,12 @@ func (d *dialFailer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// slowRetries makes a syncer wait 30 to 60 s after a failure, and fail its first connection
-// to path: a test that passes in seconds shows the wait was cut short.
-func slowRetries(path string) func(*client.Syncer) {
+// slowRetries makes a syncer wait 30 to 60 s after a failure, and fail its first fails
+// connections to path: a test that passes in seconds shows the wait was cut short.
+func slowRetries(path string, fails int) func(*client.Syncer) {
 	return func(sy *client.Syncer) {
 		sy.MinBackoff, sy.MaxBackoff = time.Minute, time.Minute
-		sy.Client.HTTP = &http.Client{Transport: &dialFailer{path: path, fails: 1}}
+		sy.Client.HTTP = &http.Client{Transport: &dialFailer{path: path, fails: fails}}
 	}
 }
 
@@ -46,7 +46,7 @@ func slowRetries(path string) func(*client.Syncer) {
 // the stream loop hears from the hub, not after its backoff.
 func TestPushRetriesOnceStreamReachesHub(t *testing.T) {
 	w := newWorld(t)
-	a, sya := w.edgeWith(t, "edge-a", slowRetries("/api/sync/push"))
+	a, sya := w.edgeWith(t, "edge-a", slowRetries("/api/sync/push", 1))
 	checkFor(t, 5*time.Second, "ready", func() bool { return sya.Status().Ready })
 	retitle(t, a, sya, w.ticket.ID, "after the outage")
 	checkFor(t, 5*time.Second, "push after a failed connection", pendingIs(a, 0))
@@ -59,11 +59,25 @@ func TestPushRetriesOnceStreamReachesHub(t *testing.T) {
 // a push gets through, not after its backoff.
 func TestStreamRetriesOncePushReachesHub(t *testing.T) {
 	w := newWorld(t)
-	a, sya := w.edgeWith(t, "edge-a", slowRetries("/api/sync/stream"))
+	a, sya := w.edgeWith(t, "edge-a", slowRetries("/api/sync/stream", 1))
 	checkFor(t, 5*time.Second, "failed stream connection", func() bool { return sya.Status().StreamErrors == 1 })
 	retitle(t, a, sya, w.ticket.ID, "pushed while the stream waits")
 	checkFor(t, 5*time.Second, "stream ready after the push", func() bool { return sya.Status().Ready })
 	checkFor(t, 5*time.Second, "own change back from the stream", cursorIs(a, 3))
+}
+
+// TestPushCutsOneWaitShort: when the early retry cannot connect either, the push loop waits
+// out its whole backoff, however often the stream hears from the hub meanwhile.
+func TestPushCutsOneWaitShort(t *testing.T) {
+	w := newWorld(t)
+	a, sya := w.edgeWith(t, "edge-a", slowRetries("/api/sync/push", 2))
+	checkFor(t, 5*time.Second, "ready", func() bool { return sya.Status().Ready })
+	retitle(t, a, sya, w.ticket.ID, "unreachable push")
+	checkFor(t, 5*time.Second, "early retry", func() bool { return sya.Status().PushErrors == 2 })
+	time.Sleep(600 * time.Millisecond) // the fake hub's heartbeats come every 200 ms
+	if st := sya.Status(); st.PushErrors != 2 || st.Pushed != 0 {
+		t.Errorf("push errors %d, pushed %d within 600 ms of a second refused connection; want 2 and 0", st.PushErrors, st.Pushed)
+	}
 }
 
 // TestRefusedPushKeepsBackoff: a push the hub answered with 503 waits out its backoff even

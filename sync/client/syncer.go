@@ -20,6 +20,7 @@ import (
 type Backoff struct {
 	Min, Max time.Duration
 	n        int
+	cut      bool // the last wait was cut short by the other loop reaching the hub (waitRetry)
 }
 
 // Next returns the wait before the next attempt and counts a failure.
@@ -41,7 +42,7 @@ func (b *Backoff) Next() time.Duration {
 }
 
 // Reset starts over after a success.
-func (b *Backoff) Reset() { b.n = 0 }
+func (b *Backoff) Reset() { b.n, b.cut = 0, false }
 
 // Outbox is what the push loop needs from a replica's store.
 type Outbox interface {
@@ -211,31 +212,36 @@ func (s *Syncer) Run(ctx context.Context) error {
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
-	return sleepOrWake(ctx, d, nil)
+	ok, _ := sleepOrWake(ctx, d, nil)
+	return ok
 }
 
-// sleepOrWake waits d, or until wake is signalled (never, if wake is nil); it returns false
-// if ctx ended first.
-func sleepOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+// sleepOrWake waits d, or until wake is signalled (never, if wake is nil; woken says which);
+// ok is false if ctx ended first.
+func sleepOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}) (ok, woken bool) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return false
+		return false, false
 	case <-t.C:
+		return true, false
 	case <-wake:
+		return true, true
 	}
-	return true
 }
 
-// waitRetry waits d before a loop tries again after err. If err is a failure to connect to
-// the hub, the wait also ends as soon as the other loop reaches the hub (reached is signalled
-// then): after an outage the push and the stream loop each back off on their own, up to
-// MaxBackoff (30 s by default), and the edge's catch-up should start when the first of them
-// gets through, not wait out the other's timer. Any other failure (the hub answered 429 or
-// 5xx, refused the stream) keeps its whole wait: the hub being reachable does not fix it.
-func waitRetry(ctx context.Context, d time.Duration, err error, reached chan struct{}) bool {
-	if !connectFailed(err) {
+// waitRetry waits d, from bo, before a loop tries again after err. If err is a failure to
+// connect to the hub, the wait also ends as soon as the other loop reaches the hub (reached
+// is signalled then): after an outage the push and the stream loop each back off on their
+// own, up to MaxBackoff (30 s by default), and the edge's catch-up should start when the
+// first of them gets through, not wait out the other's timer. Only one wait in a row is cut
+// short: if the early attempt cannot connect either (the hub answers the other loop but not
+// this one), the loop backs off fully until bo is Reset by a success. Any other failure (the
+// hub answered 429 or 5xx, refused the stream) keeps its whole wait: the hub being reachable
+// does not fix it.
+func waitRetry(ctx context.Context, bo *Backoff, d time.Duration, err error, reached chan struct{}) bool {
+	if !connectFailed(err) || bo.cut {
 		return sleep(ctx, d)
 	}
 	// A contact from before this failure says nothing about the hub now.
@@ -243,7 +249,9 @@ func waitRetry(ctx context.Context, d time.Duration, err error, reached chan str
 	case <-reached:
 	default:
 	}
-	return sleepOrWake(ctx, d, reached)
+	ok, woken := sleepOrWake(ctx, d, reached)
+	bo.cut = woken
+	return ok
 }
 
 // connectFailed reports whether err is a failure to open a connection to the hub (refused,
@@ -268,7 +276,7 @@ func (s *Syncer) pushLoop(ctx context.Context) {
 		case err != nil:
 			wait := max(bo.Next(), RetryAfter(err))
 			s.logger().Warn("push failed", "error", err, "retry_in", wait)
-			if !waitRetry(ctx, wait, err, s.pushReached) {
+			if !waitRetry(ctx, &bo, wait, err, s.pushReached) {
 				return
 			}
 			continue
@@ -405,7 +413,7 @@ func (s *Syncer) streamLoop(ctx context.Context) {
 		} else {
 			s.logger().Warn("sync stream ended", "error", err, "retry_in", wait)
 		}
-		if !waitRetry(ctx, wait, err, s.streamReached) {
+		if !waitRetry(ctx, &bo, wait, err, s.streamReached) {
 			return
 		}
 	}
