@@ -113,7 +113,9 @@ func TestSyncerPushesAndStreams(t *testing.T) {
 	w := newWorld(t)
 	a, sya := w.edge(t, "edge-a")
 	b, syb := w.edge(t, "edge-b")
-	checkFor(t, 5*time.Second, "catch-up", func() bool { return cursorIs(a, 2)() && cursorIs(b, 2)() && sya.Status().Ready })
+	checkFor(t, 5*time.Second, "catch-up", func() bool {
+		return cursorIs(a, 2)() && cursorIs(b, 2)() && sya.Status().Ready && syb.Status().Ready
+	})
 
 	retitle(t, a, sya, w.ticket.ID, "from a")
 	checkFor(t, 5*time.Second, "a's change on b", func() bool {
@@ -143,6 +145,9 @@ func TestPushRetriesWithoutDuplicates(t *testing.T) {
 		retitle(t, a, sya, w.ticket.ID, "v"+string(rune('0'+i)))
 	}
 	checkFor(t, 10*time.Second, "outbox drained", pendingIs(a, 0))
+	// The lost answer's changes can come back by stream, emptying the outbox, before the push
+	// loop has read that answer and counted the error.
+	checkFor(t, 5*time.Second, "three push errors", func() bool { return sya.Status().PushErrors >= 3 })
 	w.hub.mu.Lock()
 	defer w.hub.mu.Unlock()
 	seen := map[string]int{}
@@ -159,9 +164,6 @@ func TestPushRetriesWithoutDuplicates(t *testing.T) {
 	// before the retry), so at least 3.
 	if w.hub.pushes < 3 {
 		t.Errorf("pushes = %d; the failures were not retried", w.hub.pushes)
-	}
-	if st := sya.Status(); st.PushErrors < 3 {
-		t.Errorf("push errors = %d", st.PushErrors)
 	}
 }
 
