@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,8 +104,12 @@ func benchSyncIngest(b *testing.B, pushers int) {
 				b.Fatal(err)
 			}
 		}
+		if os.Getenv("AIFF_BENCH_WARM") != "" {
+			warmUp(b, s, pushers)
+		}
 		head0, _ := s.LastSeq(ctx)
 		load0 := loadAvg()
+		goCPU0, pgCPU0 := processCPU(), postgresCPU()
 		b.StartTimer()
 		start := time.Now()
 		errs := make(chan error, pushers)
@@ -133,6 +141,7 @@ func benchSyncIngest(b *testing.B, pushers int) {
 			}
 		}
 		pushTime := time.Since(start)
+		goCPU, pgCPU := processCPU()-goCPU0, postgresCPU()-pgCPU0
 		b.StopTimer()
 		logged, err := s.ListChanges(ctx, head0, nil, 5000)
 		if err != nil {
@@ -173,7 +182,7 @@ func benchSyncIngest(b *testing.B, pushers int) {
 			}
 		}
 		cols := append(slices.Clone(postgres.BulkTicketColumns), "deleted_at")
-		trows, err := s.Pool().Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM tickets")
+		trows, err := s.Pool().Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM tickets WHERE zone <> 'warm-up'")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -208,9 +217,90 @@ func benchSyncIngest(b *testing.B, pushers int) {
 		b.ReportMetric(floor.Seconds()/pushTime.Seconds(), "floor_ratio")
 		b.Logf("pushed %d changes (%d log rows) in %v: %.0f changes/s, %.0f log rows/s; bare COPY of the same %d rows %v: %.0f rows/s; ratio %.2f",
 			batches*per, len(logged), pushTime.Round(time.Millisecond), pushRate, rowRate, len(logged), copyTime.Round(time.Millisecond), copyRate, rowRate/copyRate)
+		// Where push's time went: this process's CPU (decode, merge, encoding, the
+		// collector) and every Postgres process's (on a shared machine, others' too).
+		b.ReportMetric(goCPU.Seconds(), "go_cpu_s")
+		b.ReportMetric(pgCPU.Seconds(), "pg_cpu_s")
+		b.Logf("during push: Go %.2f CPU-s, Postgres %.2f CPU-s, on %d cores over %.2f s", goCPU.Seconds(), pgCPU.Seconds(),
+			runtime.NumCPU(), pushTime.Seconds())
 		b.Logf("bare COPY of the %d final ticket rows %v; log + tickets COPY %v is %.2f of push's time; load average before %s, after %s",
 			len(tickets), ticketCopyTime.Round(time.Millisecond), floor.Round(time.Millisecond), floor.Seconds()/pushTime.Seconds(), load0, loadAvg())
 		b.StartTimer()
+	}
+}
+
+// processCPU is the user and system CPU time this process has used, all threads.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// postgresCPU is the CPU time used so far by every process named postgres, from /proc (0
+// where there is none): the server's share of a push, when it runs on this machine.
+func postgresCPU() time.Duration {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid … utime stime: comm may hold spaces, so split after it.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || !bytes.HasSuffix(b[:i], []byte("(postgres")) {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * (time.Second / 100) // USER_HZ is 100 on Linux
+}
+
+// warmUp runs, before the timed pushes, a create and an edit push from each of pushers
+// edges at once in a zone of its own ("warm-up"), so that every pool connection has planned
+// push's statements, as in a hub that has been running.
+func warmUp(b *testing.B, s *postgres.Store, pushers int) {
+	ctx := context.Background()
+	if _, err := s.CreateZone(ctx, domain.Zone{Name: "warm-up"}); err != nil {
+		b.Fatal(err)
+	}
+	errs := make(chan error, pushers)
+	for e := range pushers {
+		go func() {
+			node := fmt.Sprintf("edge-warm-%d", e)
+			p, clock := domain.Principal{Node: node, Zones: []string{"warm-up"}}, hlc.NewClock(node)
+			now := time.Now().UTC().Truncate(time.Microsecond)
+			var creates, edits []domain.Change
+			for j := range 20 {
+				tk, _ := domain.NewTicket(domain.NewTicketInput{Title: fmt.Sprintf("warm %d/%d", e, j), Zone: "warm-up"}, now)
+				tk.ID = domain.NewID(now)
+				patch, _ := domain.Diff(nil, tk)
+				c := domain.Change{ID: domain.NewID(now), Origin: node, Actor: "tech", Entity: domain.EntityTicket,
+					EntityID: tk.ID, Op: domain.OpUpsert, Zone: "warm-up", Patch: patch, HLC: clock.Now().String(), At: now}
+				creates = append(creates, c)
+				edits = append(edits, domain.Change{ID: domain.NewID(now), Origin: node, Actor: "tech", Entity: domain.EntityTicket,
+					EntityID: tk.ID, Op: domain.OpUpsert, Zone: "warm-up", HLC: clock.Now().String(), At: now,
+					Patch: map[string]json.RawMessage{"title": json.RawMessage(`"warmed"`)}})
+			}
+			_, err := s.PushChanges(ctx, p, creates)
+			if err == nil {
+				_, err = s.PushChanges(ctx, p, edits)
+			}
+			errs <- err
+		}()
+	}
+	for range pushers {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
