@@ -2,6 +2,7 @@ package syncstore
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 )
 
@@ -10,55 +11,44 @@ import (
 // json.Unmarshal, which cost more than the rest of appending a change; these write and read
 // the same bytes, by hand where the input allows, so stored logs do not depend on the path.
 
-// AppendPatchJSON appends exactly what json.Marshal(patch) writes, the form a hub store
-// logs a change's patch in, (keys sorted, values
-// compacted, <, > and & and U+2028/U+2029 escaped in strings), without its reflection and
-// per-value validation when every key and value is already in that form. Anything else falls
-// back to json.Marshal. The log keeps these bytes, so they must not depend on the path taken.
+// AppendPatchJSON appends exactly what json.Marshal(patch) writes, the form a hub store logs
+// a change's patch in (keys sorted, values compacted, <, > and & and U+2028/U+2029 escaped in
+// strings), without its reflection and per-value validation when every key and value is
+// already in that form. Anything else falls back to json.Marshal.
 func AppendPatchJSON(dst []byte, patch map[string]json.RawMessage) ([]byte, error) {
-	keys := make([]string, 0, len(patch))
 	for k, v := range patch {
 		if !PlainKey(k) || !marshalStable(v) {
 			b, err := json.Marshal(patch)
 			return append(dst, b...), err
 		}
-		keys = append(keys, k)
 	}
-	slices.Sort(keys)
-	dst = append(dst, '{')
-	for i, k := range keys {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, '"')
-		dst = append(dst, k...)
-		dst = append(dst, '"', ':')
-		dst = append(dst, patch[k]...)
-	}
-	return append(dst, '}'), nil
+	return appendSorted(dst, patch, func(dst []byte, v json.RawMessage) []byte { return append(dst, v...) }), nil
 }
 
 // AppendBaseJSON appends exactly what json.Marshal(base) writes (keys sorted), by hand when
 // no key or clock needs escaping (clocks are printable ASCII, but a node name may hold
-// characters json.Marshal escapes), else through json.Marshal. Like a patch, a change's base
-// is logged for every change, and must not depend on the path taken.
+// characters json.Marshal escapes), else through json.Marshal.
 func AppendBaseJSON(dst []byte, base map[string]string) []byte {
-	keys := make([]string, 0, len(base))
 	for k, v := range base {
 		if !PlainKey(k) || !PlainKey(v) {
 			b, _ := json.Marshal(base) // a map of strings always encodes
 			return append(dst, b...)
 		}
-		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	return appendSorted(dst, base, func(dst []byte, v string) []byte { return append(append(append(dst, '"'), v...), '"') })
+}
+
+// appendSorted appends m as a JSON object with its keys (which need no escaping) sorted, each
+// value written by value.
+func appendSorted[V any](dst []byte, m map[string]V, value func([]byte, V) []byte) []byte {
+	keys := slices.Sorted(maps.Keys(m))
 	dst = append(dst, '{')
 	for i, k := range keys {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(append(append(dst, '"'), k...), `":"`...)
-		dst = append(append(dst, base[k]...), '"')
+		dst = append(append(append(dst, '"'), k...), '"', ':')
+		dst = value(dst, m[k])
 	}
 	return append(dst, '}')
 }
