@@ -138,18 +138,16 @@ type Result struct {
 // by a store that does not stamp one) is placed at its At millisecond with logical 0 and its
 // origin as node, so it still has a deterministic place.
 func VersionOf(c domain.Change) (Version, error) {
-	var ts hlc.Timestamp
 	if c.HLC != "" {
-		// Parse takes only the canonical encoding, so c.HLC is what ts.String() would give.
+		// Parse takes only the canonical encoding, so c.HLC is what its String would give.
 		if _, err := hlc.Parse(c.HLC); err != nil {
 			return Version{}, err
 		}
 		return Version{HLC: c.HLC, Change: c.ID}, nil
-	} else {
-		ts = hlc.Timestamp{Wall: c.At.UnixMilli(), Node: c.Origin}
-		if err := ts.Validate(); err != nil {
-			return Version{}, domain.FieldErrorf("hlc", "change %s has no hlc and no valid origin and time", c.ID)
-		}
+	}
+	ts := hlc.Timestamp{Wall: c.At.UnixMilli(), Node: c.Origin}
+	if err := ts.Validate(); err != nil {
+		return Version{}, domain.FieldErrorf("hlc", "change %s has no hlc and no valid origin and time", c.ID)
 	}
 	return Version{HLC: ts.String(), Change: c.ID}, nil
 }
