@@ -11,7 +11,6 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/aiff/aiff/hub/gctune"
 	hubhttp "github.com/aiff/aiff/hub/http"
 	"github.com/aiff/aiff/hub/postgres"
+	"github.com/aiff/aiff/hub/procstat"
 	"github.com/aiff/aiff/hub/sqlite"
 	"github.com/aiff/aiff/hub/storetest"
 	"github.com/aiff/aiff/sync/client"
@@ -466,11 +466,12 @@ func measureOfflineCatchUp(t *testing.T, hub *hubProc) {
 		t.Fatal(err)
 	}
 	stopProfile := profileWindow(t, "catchup-"+t.Name())
-	cpu0 := processCPU()
+	cpu0, _ := procstat.CPU()
 	start = time.Now()
 	checkFor(t, 120*time.Second, "convergence after the hub came back", atHead(t, hub, digestsEqual(t, hubc, "North", a, b), a, b))
 	converged := time.Since(start)
-	cpu := processCPU() - cpu0
+	cpu1, _ := procstat.CPU()
+	cpu := cpu1 - cpu0
 	stopProfile()
 	if head, _ := hub.store.LastSeq(bg); head != before+10000 {
 		t.Errorf("hub log grew by %d changes, want the 10,000 offline edits", head-before)
@@ -503,16 +504,6 @@ func measureOfflineCatchUp(t *testing.T, hub *hubProc) {
 	slices.Sort(lat)
 	q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))].Round(time.Microsecond) }
 	t.Logf("propagation edge a → hub → edge b (%d edits): p50 %s, p95 %s, p99 %s, max %s", len(lat), q(0.50), q(0.95), q(0.99), q(1))
-}
-
-// processCPU returns the CPU time (user + system) this process has used so far: on a shared
-// machine the catch-up's CPU cost compares across runs where its wall time does not.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // profileWindow writes a CPU profile of the process from now until the returned function is

@@ -15,13 +15,12 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/hub/gctune"
+	"github.com/aiff/aiff/hub/procstat"
 	"github.com/aiff/aiff/sync/client"
 	"github.com/aiff/aiff/sync/snapshot"
 )
@@ -87,7 +86,7 @@ func TestMeasureBootstrap(t *testing.T) {
 	c := client.New(srv.URL, "")
 	runtime.GC()
 	var lastChunk time.Time
-	cpu0 := cpuTime()
+	cpu0, _ := procstat.CPU()
 	// AIFF_MEASURE_PROFILE=FILE writes a CPU profile of the bootstrap alone.
 	if path := os.Getenv("AIFF_MEASURE_PROFILE"); path != "" {
 		pf, err := os.Create(path)
@@ -104,7 +103,8 @@ func TestMeasureBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	boot := time.Since(start)
-	bootCPU := cpuTime() - cpu0
+	cpu1, _ := procstat.CPU()
+	bootCPU := cpu1 - cpu0
 	pprof.StopCPUProfile()
 	stage, swap := lastChunk.Sub(start), time.Since(lastChunk)
 	if got, _ := st.Cursor(ctx); got != cursor || cursor != int64(n) {
@@ -180,7 +180,7 @@ func TestMeasureBootstrap(t *testing.T) {
 	// without pause and slow the reference, not the bootstrap.
 	debug.SetMemoryLimit(math.MaxInt64)
 	runtime.GC()
-	cpu0 = cpuTime()
+	cpu0, _ = procstat.CPU()
 	start = time.Now()
 	tx, err := dst.Begin()
 	if err != nil {
@@ -199,16 +199,16 @@ func TestMeasureBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	direct := time.Since(start)
-	directCPU := cpuTime() - cpu0
+	cpu1, _ = procstat.CPU()
+	directCPU := cpu1 - cpu0
 
 	rate := func(d time.Duration) float64 { return float64(n) / d.Seconds() }
 	t.Logf("bootstrap: %d rows in %s = %.0f rows/s (download+verify+stage %s, switch+index %s)", n, boot.Round(time.Millisecond), rate(boot),
 		stage.Round(time.Millisecond), swap.Round(time.Millisecond))
 	t.Logf("reader alone (decode + verify, nothing stored): %s = %.0f rows/s", verify.Round(time.Millisecond), rate(verify))
 	t.Logf("direct insert, one transaction, %d-byte pages: %d rows in %s = %.0f rows/s", pageSize, n, direct.Round(time.Millisecond), rate(direct))
-	load, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("process CPU (user+system, all threads): bootstrap %s = %.0f rows per CPU-second; direct insert %s = %.0f rows per CPU-second; CPU ratio %.2fx; load average %s",
-		bootCPU.Round(time.Millisecond), rate(bootCPU), directCPU.Round(time.Millisecond), rate(directCPU), bootCPU.Seconds()/directCPU.Seconds(), strings.TrimSpace(string(load)))
+		bootCPU.Round(time.Millisecond), rate(bootCPU), directCPU.Round(time.Millisecond), rate(directCPU), bootCPU.Seconds()/directCPU.Seconds(), procstat.LoadAvg())
 	t.Logf("ratio: bootstrap takes %.2fx the direct insert (%.0f%% of its rate)", boot.Seconds()/direct.Seconds(), 100*rate(boot)/rate(direct))
 	if rate(boot) < 35_000 {
 		t.Errorf("bootstrap %.0f rows/s, target ≥ 35,000", rate(boot))
@@ -286,14 +286,4 @@ func writeSnapshot(t *testing.T, path string, n int) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
-}
-
-// cpuTime is the process's user and system CPU time so far (all threads): on a shared
-// machine it measures the work done, where wall time also measures the neighbours.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/hub/auth"
+	"github.com/aiff/aiff/hub/procstat"
 )
 
 func TestPasswordHash(t *testing.T) {
@@ -110,11 +110,11 @@ func TestPasswordTiming(t *testing.T) {
 // processCPU is the CPU time this process has used, user and system.
 func processCPU(t *testing.T) time.Duration {
 	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	cpu, err := procstat.CPU()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return cpu
 }
 
 func newClock(t0 time.Time) (*time.Time, func() time.Time) {

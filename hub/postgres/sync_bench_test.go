@@ -6,12 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/hub/gctune"
 	"github.com/aiff/aiff/hub/postgres"
+	"github.com/aiff/aiff/hub/procstat"
 	"github.com/aiff/aiff/hub/storetest"
 	"github.com/aiff/aiff/sync/hlc"
 	"github.com/aiff/aiff/sync/wire"
@@ -108,8 +106,9 @@ func benchSyncIngest(b *testing.B, pushers int) {
 			warmUp(b, s, pushers)
 		}
 		head0, _ := s.LastSeq(ctx)
-		load0 := loadAvg()
-		goCPU0, pgCPU0 := processCPU(), postgresCPU()
+		load0 := procstat.LoadAvg()
+		goCPU0, _ := procstat.CPU()
+		pgCPU0 := procstat.NamedCPU("postgres")
 		b.StartTimer()
 		start := time.Now()
 		errs := make(chan error, pushers)
@@ -141,7 +140,8 @@ func benchSyncIngest(b *testing.B, pushers int) {
 			}
 		}
 		pushTime := time.Since(start)
-		goCPU, pgCPU := processCPU()-goCPU0, postgresCPU()-pgCPU0
+		goCPU1, _ := procstat.CPU()
+		goCPU, pgCPU := goCPU1-goCPU0, procstat.NamedCPU("postgres")-pgCPU0
 		b.StopTimer()
 		logged, err := s.ListChanges(ctx, head0, nil, 5000)
 		if err != nil {
@@ -224,44 +224,9 @@ func benchSyncIngest(b *testing.B, pushers int) {
 		b.Logf("during push: Go %.2f CPU-s, Postgres %.2f CPU-s, on %d cores over %.2f s", goCPU.Seconds(), pgCPU.Seconds(),
 			runtime.NumCPU(), pushTime.Seconds())
 		b.Logf("bare COPY of the %d final ticket rows %v; log + tickets COPY %v is %.2f of push's time; load average before %s, after %s",
-			len(tickets), ticketCopyTime.Round(time.Millisecond), floor.Round(time.Millisecond), floor.Seconds()/pushTime.Seconds(), load0, loadAvg())
+			len(tickets), ticketCopyTime.Round(time.Millisecond), floor.Round(time.Millisecond), floor.Seconds()/pushTime.Seconds(), load0, procstat.LoadAvg())
 		b.StartTimer()
 	}
-}
-
-// processCPU is the user and system CPU time this process has used, all threads.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// postgresCPU is the CPU time used so far by every process named postgres, from /proc (0
-// where there is none): the server's share of a push, when it runs on this machine.
-func postgresCPU() time.Duration {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var ticks int64
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid … utime stime: comm may hold spaces, so split after it.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || !bytes.HasSuffix(b[:i], []byte("(postgres")) {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + st
-	}
-	return time.Duration(ticks) * (time.Second / 100) // USER_HZ is 100 on Linux
 }
 
 // warmUp runs, before the timed pushes, a create and an edit push from each of pushers
@@ -302,17 +267,4 @@ func warmUp(b *testing.B, s *postgres.Store, pushers int) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// loadAvg is the 1-minute load average, or "?" where /proc/loadavg is missing.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return "?"
-	}
-	return f[0]
 }

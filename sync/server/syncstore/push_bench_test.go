@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/hub/gctune"
+	"github.com/aiff/aiff/hub/procstat"
 	"github.com/aiff/aiff/sync/hlc"
 	"github.com/aiff/aiff/sync/wire"
 )
@@ -174,7 +174,7 @@ func BenchmarkPush(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0, _ := procstat.CPU()
 	for _, cs := range batches {
 		resp, err := s.push(ctx, hub, p, cs)
 		if err != nil {
@@ -187,16 +187,8 @@ func BenchmarkPush(b *testing.B) {
 		}
 	}
 	// CPU time (the collector's included) is steadier than wall time on a shared machine.
-	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N*per), "cpu-ns/change")
+	cpu1, _ := procstat.CPU()
+	b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(b.N*per), "cpu-ns/change")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*per), "ns/change")
 	b.StopTimer()
-}
-
-// processCPU is the user and system CPU time this process has used, all threads.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
