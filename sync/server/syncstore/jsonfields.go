@@ -11,7 +11,6 @@ import (
 // rowFields describes the top-level JSON fields of a row type, for overlay.
 type rowFields struct {
 	index  map[string]int // JSON name -> struct field index
-	names  []string       // JSON names in struct order
 	nameAt []string       // struct field index -> JSON name ("" for a field JSON skips)
 	flat   bool           // no embedded structs: every JSON field is a top-level struct field
 }
@@ -36,22 +35,16 @@ func fieldsOf(t reflect.Type) *rowFields {
 			name = f.Name
 		}
 		rf.index[name] = i
-		rf.names = append(rf.names, name)
 		rf.nameAt[i] = name
 	}
 	v, _ := rowFieldsCache.LoadOrStore(t, rf)
 	return v.(*rowFields)
 }
 
-// ObjectFields calls fn with each member of the compact JSON object b (as json.Marshal writes
-// it: no whitespace, keys without escapes), in order; val is a slice of b. It returns false,
-// having stopped, if b is not such an object; callers then decode b the ordinary way.
-func ObjectFields(b []byte, fn func(key string, val []byte)) bool {
-	return objectMembers(b, func(key, val []byte) { fn(string(key), val) })
-}
-
-// objectMembers is ObjectFields giving the key as a slice of b too, for callers that only
-// look it up (a map index by string(key) does not allocate).
+// objectMembers calls fn with each member of the compact JSON object b (as json.Marshal
+// writes it: no whitespace, keys without escapes), in order; key and val are slices of b (a
+// map lookup by string(key) does not allocate). It returns false, having stopped, if b is not
+// such an object; callers then decode b the ordinary way.
 func objectMembers(b []byte, fn func(key, val []byte)) bool {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return false
@@ -126,7 +119,7 @@ func skipValue(b []byte, i int) (int, bool) {
 }
 
 // byIndex returns the JSON members of b, a compact object as json.Marshal writes a T (see
-// ObjectFields), by struct field index: nil for a field b does not hold. ok is false when b
+// objectMembers), by struct field index: nil for a field b does not hold. ok is false when b
 // is not such an object or holds a name that is no field of T.
 func (rf *rowFields) byIndex(b []byte) (vals [][]byte, ok bool) {
 	vals = make([][]byte, len(rf.nameAt))
@@ -164,8 +157,8 @@ func (rf *rowFields) appendObject(dst []byte, vals []json.RawMessage, at []int) 
 	return append(dst, '}')
 }
 
-// PlainKey reports whether json.Marshal writes k between quotes unchanged.
-func PlainKey(k string) bool {
+// plainKey reports whether json.Marshal writes k between quotes unchanged.
+func plainKey(k string) bool {
 	for i := 0; i < len(k); i++ {
 		c := k[i]
 		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {

@@ -17,7 +17,7 @@ import (
 // already in that form. Anything else falls back to json.Marshal.
 func AppendPatchJSON(dst []byte, patch map[string]json.RawMessage) ([]byte, error) {
 	for k, v := range patch {
-		if !PlainKey(k) || !marshalStable(v) {
+		if !plainKey(k) || !marshalStable(v) {
 			b, err := json.Marshal(patch)
 			return append(dst, b...), err
 		}
@@ -30,7 +30,7 @@ func AppendPatchJSON(dst []byte, patch map[string]json.RawMessage) ([]byte, erro
 // characters json.Marshal escapes), else through json.Marshal.
 func AppendBaseJSON(dst []byte, base map[string]string) []byte {
 	for k, v := range base {
-		if !PlainKey(k) || !PlainKey(v) {
+		if !plainKey(k) || !plainKey(v) {
 			b, _ := json.Marshal(base) // a map of strings always encodes
 			return append(dst, b...)
 		}
@@ -99,11 +99,11 @@ func marshalStable(v []byte) bool {
 func SplitPatchJSON(b []byte) (m map[string]json.RawMessage, ok bool) {
 	m = map[string]json.RawMessage{}
 	dup := false
-	ok = ObjectFields(b, func(key string, val []byte) {
-		if _, seen := m[key]; seen {
+	ok = objectMembers(b, func(key, val []byte) {
+		if _, seen := m[string(key)]; seen {
 			dup = true
 		}
-		m[key] = val[:len(val):len(val)]
+		m[string(key)] = val[:len(val):len(val)]
 	})
 	if !ok || dup {
 		return nil, false

@@ -280,7 +280,7 @@ func overlayFrom[T any](cur *T, fields iter.Seq2[string, json.RawMessage], patch
 	vals := make([]json.RawMessage, len(rf.nameAt))
 	for k, v := range fields {
 		i, ok := rf.index[k]
-		if !ok || !PlainKey(k) {
+		if !ok || !plainKey(k) {
 			// A name that is no field still matches one case-insensitively in a decode;
 			// leave such rare patches to the definition.
 			return overlaySlow(cur, maps.Collect(fields))
