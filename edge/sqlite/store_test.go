@@ -268,6 +268,39 @@ func TestOutboxOrder(t *testing.T) {
 	if p, _ := s.Pending(ctx, 5); len(p) != 5 || p[0].ID != ids[0] {
 		t.Errorf("limited pending = %d", len(p))
 	}
+	// The push loop reads the next batch with PendingAfter while a push is in flight.
+	after := func(id string, limit int) []string {
+		p, err := s.PendingAfter(ctx, id, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range p {
+			out = append(out, c.ID)
+		}
+		return out
+	}
+	if got := after(ids[4], 5); !slices.Equal(got, ids[5:10]) {
+		t.Errorf("pending after the 5th = %v, want %v", got, ids[5:10])
+	}
+	if got := after(ids[19], 5); len(got) != 0 {
+		t.Errorf("pending after the last = %v", got)
+	}
+	if got := after(domain.NewID(time.Now()), 5); len(got) != 0 {
+		t.Errorf("pending after an unknown change = %v", got)
+	}
+	// Recorded changes are skipped: the next batch holds only what is still pending.
+	batch, _ := s.Pending(ctx, 7)
+	res := &wire.PushResponse{Cursor: 7}
+	for i, c := range batch[5:] {
+		res.Results = append(res.Results, wire.Result{ID: c.ID, Status: wire.Accepted, Seq: int64(i + 1)})
+	}
+	if err := s.RecordPush(ctx, batch[5:], res); err != nil {
+		t.Fatal(err)
+	}
+	if got := after(ids[2], 4); !slices.Equal(got, []string{ids[3], ids[4], ids[7], ids[8]}) {
+		t.Errorf("pending after the 3rd once the 6th and 7th are acknowledged = %v", got)
+	}
 }
 
 func TestDeadLetterDoesNotBlock(t *testing.T) {

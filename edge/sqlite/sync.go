@@ -38,10 +38,26 @@ func (t *tx) appendOutbox(ctx context.Context, ch domain.Change) error {
 // Pending returns up to limit changes the hub has not acknowledged, oldest first (the order
 // they were made in, which is the order the hub must receive them).
 func (s *Store) Pending(ctx context.Context, limit int) ([]domain.Change, error) {
+	return s.pending(ctx, "SELECT change FROM outbox WHERE status = 'pending' ORDER BY seq LIMIT ?", limitOr500(limit))
+}
+
+// PendingAfter is Pending for the changes made after the change with id after; none if that
+// change is not in the outbox.
+func (s *Store) PendingAfter(ctx context.Context, after string, limit int) ([]domain.Change, error) {
+	return s.pending(ctx, `SELECT change FROM outbox WHERE status = 'pending'
+		AND seq > (SELECT seq FROM outbox WHERE change_id = ?) ORDER BY seq LIMIT ?`, after, limitOr500(limit))
+}
+
+func limitOr500(limit int) int {
 	if limit <= 0 {
-		limit = 500
+		return 500
 	}
-	rows, err := s.reader.QueryContext(ctx, "SELECT change FROM outbox WHERE status = 'pending' ORDER BY seq LIMIT ?", limit)
+	return limit
+}
+
+// pending reads the outbox changes query selects.
+func (s *Store) pending(ctx context.Context, query string, args ...any) ([]domain.Change, error) {
+	rows, err := s.reader.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}

@@ -35,6 +35,7 @@ type fakeHub struct {
 	refuse     func(domain.Change) bool   // true refuses the whole push with 400
 	failPushes int                        // the next n pushes answer 503 and store nothing
 	loseAnswer int                        // the next n pushes commit but answer 500
+	fault      func(push int) string      // "fail" or "lose" as above for the push numbered push (from 1)
 	pushes     int
 	batchSizes []int
 }
@@ -93,8 +94,15 @@ func (h *fakeHub) push(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.pushes++
 	h.batchSizes = append(h.batchSizes, len(req.Changes))
+	var fault string
+	if h.fault != nil {
+		fault = h.fault(h.pushes)
+	}
 	if h.failPushes > 0 {
 		h.failPushes--
+		fault = "fail"
+	}
+	if fault == "fail" {
 		h.mu.Unlock()
 		problem(w, 503, "unavailable", "database down")
 		return
@@ -126,8 +134,8 @@ func (h *fakeHub) push(w http.ResponseWriter, r *http.Request) {
 		fresh = append(fresh, c)
 		res.Results = append(res.Results, wire.Result{ID: c.ID, Status: wire.Accepted, Seq: seq})
 	}
-	lose := h.loseAnswer > 0
-	if lose {
+	lose := h.loseAnswer > 0 || fault == "lose"
+	if h.loseAnswer > 0 {
 		h.loseAnswer--
 	}
 	h.commitLocked(fresh...)

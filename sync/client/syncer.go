@@ -48,6 +48,10 @@ func (b *Backoff) Reset() { b.n, b.cut = 0, false }
 type Outbox interface {
 	// Pending returns up to limit unacknowledged changes in the order they were made.
 	Pending(ctx context.Context, limit int) ([]domain.Change, error)
+	// PendingAfter is Pending for the changes made after the one with id after (none if
+	// that change is unknown): the push loop reads the next batch with it while a push is
+	// in flight.
+	PendingAfter(ctx context.Context, after string, limit int) ([]domain.Change, error)
 	// RecordPush stores the hub's results for batch (ack, clamp, dead-letter) in one
 	// transaction, and feeds res.HLC to the replica's clock.
 	RecordPush(ctx context.Context, batch []domain.Change, res *wire.PushResponse) error
@@ -267,7 +271,7 @@ func (s *Syncer) pushLoop(ctx context.Context) {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
-		n, err := s.PushOnce(ctx)
+		n, err := s.drain(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -301,38 +305,111 @@ func (s *Syncer) pushLoop(ctx context.Context) {
 // dead-lettered with the hub's reason, so it never blocks the changes behind it. Transport
 // errors, 401, 429 and 5xx are returned for the caller to retry with backoff.
 func (s *Syncer) PushOnce(ctx context.Context) (int, error) {
-	size := s.BatchSize
-	if size <= 0 || size > wire.DefaultLimits.MaxChanges {
-		size = min(500, wire.DefaultLimits.MaxChanges)
+	batch, err := s.Outbox.Pending(ctx, s.batchSize())
+	if err != nil || len(batch) == 0 {
+		return 0, err
 	}
+	res, err := s.send(ctx, batch)
+	if err != nil {
+		return s.narrow(ctx, batch, err)
+	}
+	if err := s.record(ctx, batch, res); err != nil {
+		return 0, err
+	}
+	return len(batch), nil
+}
+
+// drain pushes batches until the outbox is empty, as PushOnce does one. The hub must take a
+// node's changes in the order they were made, so only one push is in flight at a time, but
+// the edge's own work is done beside it rather than between pushes: the next batch is read
+// from the outbox while the current one is on its way, and each answer is recorded while
+// the next batch is pushed. A crash between a push and its record loses nothing: the batch
+// is still pending, and pushing it again is answered "duplicate". Any failure ends the drain
+// after the record in flight has finished; the loop then starts over from the outbox's head.
+func (s *Syncer) drain(ctx context.Context) (int, error) {
+	size := s.batchSize()
 	batch, err := s.Outbox.Pending(ctx, size)
 	if err != nil || len(batch) == 0 {
 		return 0, err
 	}
-	n, err := s.push(ctx, batch)
-	if err == nil || !refusal(err) {
-		return n, err
+	type readAhead struct {
+		next []domain.Change
+		err  error
 	}
-	// Narrow down: one change at a time until the refused one is found and set aside.
 	settled := 0
-	for _, c := range batch {
-		k, err := 0, err
-		if len(batch) > 1 {
-			k, err = s.push(ctx, []domain.Change{c})
+	var recording chan error // the previous batch's record, while in flight
+	recorded := func() error {
+		if recording == nil {
+			return nil
 		}
-		switch {
-		case err == nil:
-			settled += k
-		case refusal(err):
-			if derr := s.Outbox.DeadLetter(ctx, c, domain.ErrorCode(err), domain.ErrorMessage(err)); derr != nil {
-				return settled, derr
-			}
-			s.update(func(st *Status) { st.DeadLettered++ })
-			s.logger().Warn("change refused by hub; dead-lettered", "change", c.ID, "entity", c.Entity, "entity_id", c.EntityID, "error", err)
-			settled++
-		default:
+		err := <-recording
+		recording = nil
+		return err
+	}
+	for len(batch) > 0 {
+		ahead := make(chan readAhead, 1)
+		last := batch[len(batch)-1].ID
+		go func() {
+			next, err := s.Outbox.PendingAfter(ctx, last, size)
+			ahead <- readAhead{next, err}
+		}()
+		res, perr := s.send(ctx, batch)
+		ra := <-ahead
+		if err := recorded(); err != nil {
 			return settled, err
 		}
+		if perr != nil {
+			n, err := s.narrow(ctx, batch, perr)
+			return settled + n, err
+		}
+		recording = make(chan error, 1)
+		go func(batch []domain.Change, res *wire.PushResponse) { recording <- s.record(ctx, batch, res) }(batch, res)
+		settled += len(batch)
+		if ra.err != nil {
+			return settled, errors.Join(ra.err, recorded())
+		}
+		batch = ra.next
+	}
+	return settled, recorded()
+}
+
+func (s *Syncer) batchSize() int {
+	if s.BatchSize <= 0 || s.BatchSize > wire.DefaultLimits.MaxChanges {
+		return min(500, wire.DefaultLimits.MaxChanges)
+	}
+	return s.BatchSize
+}
+
+// narrow handles err, the failure of pushing batch: a whole-batch refusal is narrowed down
+// one change at a time until the refused one is found and dead-lettered; any other error is
+// returned as it is. It returns how many changes it settled.
+func (s *Syncer) narrow(ctx context.Context, batch []domain.Change, err error) (int, error) {
+	if !refusal(err) {
+		return 0, err
+	}
+	settled := 0
+	for _, c := range batch {
+		err := err
+		if len(batch) > 1 {
+			var res *wire.PushResponse
+			if res, err = s.send(ctx, []domain.Change{c}); err == nil {
+				err = s.record(ctx, []domain.Change{c}, res)
+				if err != nil {
+					return settled, err
+				}
+				settled++
+				continue
+			}
+		}
+		if !refusal(err) {
+			return settled, err
+		}
+		if derr := s.Outbox.DeadLetter(ctx, c, domain.ErrorCode(err), domain.ErrorMessage(err)); derr != nil {
+			return settled, derr
+		}
+		s.update(func(st *Status) { st.DeadLettered++ })
+		s.logger().Warn("change refused by hub; dead-lettered", "change", c.ID, "entity", c.Entity, "entity_id", c.EntityID, "error", err)
+		settled++
 	}
 	return settled, nil
 }
@@ -355,7 +432,8 @@ func refusal(err error) bool {
 	return false
 }
 
-func (s *Syncer) push(ctx context.Context, batch []domain.Change) (int, error) {
+// send pushes batch and counts the outcome in the status; the caller records the answer.
+func (s *Syncer) send(ctx context.Context, batch []domain.Change) (*wire.PushResponse, error) {
 	res, err := s.Client.Push(ctx, s.Node, batch)
 	if err != nil {
 		s.update(func(st *Status) { st.PushErrors++; st.LastError = err.Error() })
@@ -364,10 +442,7 @@ func (s *Syncer) push(ctx context.Context, batch []domain.Change) (int, error) {
 				s.logger().Warn("record push failure", "error", ferr)
 			}
 		}
-		return 0, err
-	}
-	if err := s.Outbox.RecordPush(ctx, batch, res); err != nil {
-		return 0, fmt.Errorf("record push results: %w", err)
+		return nil, err
 	}
 	var pushed, dead int64
 	for _, r := range res.Results {
@@ -386,7 +461,15 @@ func (s *Syncer) push(ctx context.Context, batch []domain.Change) (int, error) {
 		st.LastError = ""
 	})
 	signal(s.streamReached)
-	return len(batch), nil
+	return res, nil
+}
+
+// record stores the hub's answer to a push of batch in the outbox.
+func (s *Syncer) record(ctx context.Context, batch []domain.Change, res *wire.PushResponse) error {
+	if err := s.Outbox.RecordPush(ctx, batch, res); err != nil {
+		return fmt.Errorf("record push results: %w", err)
+	}
+	return nil
 }
 
 // streamLoop catches up with pulls, then streams, reconnecting with backoff forever.

@@ -344,3 +344,75 @@ func TestStreamCoalescesWaitingFrames(t *testing.T) {
 	}
 	t.Logf("%d frames in %d handler calls", commits, h.calls)
 }
+
+// TestDrainKeepsOrderThroughFaults pushes a backlog of many batches through the pipelined
+// push loop (the next batch read, and the last answer recorded, while a push is in flight)
+// with an answer lost, a push failed and a batch refused along the way: every change reaches
+// the hub exactly once and in the order it was made, except the refused one, which is
+// dead-lettered without holding up the changes behind it.
+func TestDrainKeepsOrderThroughFaults(t *testing.T) {
+	w := newWorld(t)
+	w.hub.mu.Lock()
+	w.hub.failPushes = 1 << 30 // down while the backlog is written
+	w.hub.refuse = func(c domain.Change) bool { return strings.Contains(string(c.Patch["title"]), "refuse") }
+	w.hub.mu.Unlock()
+	a, sya := w.edgeWith(t, "edge-a", func(sy *client.Syncer) { sy.BatchSize = 10 })
+	checkFor(t, 5*time.Second, "catch-up", cursorIs(a, 2))
+	const edits = 95
+	for i := range edits {
+		title := fmt.Sprintf("edit %02d", i)
+		if i == 47 {
+			title = "refuse me"
+		}
+		if _, err := a.UpdateTicket(context.Background(), w.ticket.ID, func(tk domain.Ticket) (domain.Ticket, error) {
+			return domain.TicketPatch{Title: domain.Some(title)}.Apply(tk, time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.hub.mu.Lock()
+	base := w.hub.pushes
+	w.hub.failPushes = 0
+	w.hub.fault = func(push int) string {
+		switch push - base {
+		case 2:
+			return "fail"
+		case 4:
+			return "lose"
+		}
+		return ""
+	}
+	w.hub.mu.Unlock()
+	sya.Notify()
+	checkFor(t, 10*time.Second, "outbox settled", pendingIs(a, 0))
+
+	w.hub.mu.Lock()
+	defer w.hub.mu.Unlock()
+	var got []string
+	seen := map[string]bool{}
+	for _, c := range w.hub.log {
+		if c.Origin != "edge-a" {
+			continue
+		}
+		if seen[c.ID] {
+			t.Errorf("change %s twice in the hub log", c.ID)
+		}
+		seen[c.ID] = true
+		got = append(got, string(c.Patch["title"]))
+	}
+	var want []string
+	for i := range edits {
+		if i != 47 {
+			want = append(want, fmt.Sprintf("%q", fmt.Sprintf("edit %02d", i)))
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("edge changes in the hub log:\n got %v\nwant %v", got, want)
+	}
+	if st, _ := a.Stats(context.Background()); st.Dead != 1 {
+		t.Errorf("dead = %d, want the refused change alone", st.Dead)
+	}
+	if pushes := w.hub.pushes - base; pushes < edits/10+2 {
+		t.Errorf("%d pushes after the outage; want at least a batch of 10 each plus the two failures", pushes)
+	}
+}
