@@ -11,6 +11,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -217,6 +218,11 @@ func (c *Client) Push(ctx context.Context, node string, changes []domain.Change)
 	b, err := wire.Marshal(&wire.PushRequest{Node: node, Changes: changes})
 	if err != nil {
 		return nil, fmt.Errorf("sync push: %w", err)
+	}
+	if limit := cmp.Or(c.Limits.MaxFrameBytes, wire.DefaultLimits.MaxFrameBytes); int64(len(b)) > limit {
+		// The hub would answer 413 after reading it all; the caller sends it in parts.
+		return nil, fmt.Errorf("sync push: %w", domain.Errorf(domain.CodeTooLarge,
+			"a push of %d changes is %d bytes, more than the %d a frame may hold", len(changes), len(b), limit))
 	}
 	zipped := c.GzipPush && len(b) > 1024
 	if zipped {

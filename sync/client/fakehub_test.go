@@ -36,6 +36,7 @@ type fakeHub struct {
 	failPushes int                        // the next n pushes answer 503 and store nothing
 	loseAnswer int                        // the next n pushes commit but answer 500
 	fault      func(push int) string      // "fail" or "lose" as above for the push numbered push (from 1)
+	maxChanges int                        // > 0: a push of more changes is refused with 413
 	pushes     int
 	batchSizes []int
 }
@@ -105,6 +106,11 @@ func (h *fakeHub) push(w http.ResponseWriter, r *http.Request) {
 	if fault == "fail" {
 		h.mu.Unlock()
 		problem(w, 503, "unavailable", "database down")
+		return
+	}
+	if h.maxChanges > 0 && len(req.Changes) > h.maxChanges {
+		h.mu.Unlock()
+		problem(w, 413, "too-large", "too many changes")
 		return
 	}
 	if h.refuse != nil {

@@ -86,7 +86,7 @@ type Syncer struct {
 	Outbox  Outbox
 	Replica Replica
 	Logger  *slog.Logger
-	// BatchSize is the most changes per push (default 500, at most the wire limit).
+	// BatchSize is the most changes per push (default and most: the wire limit, 1000).
 	BatchSize int
 	// PullLimit is the page size of the initial catch-up pull (default 1000).
 	PullLimit int
@@ -301,14 +301,19 @@ func (s *Syncer) pushLoop(ctx context.Context) {
 // PushOnce pushes one batch of pending changes and records the results. It returns how many
 // changes it settled (acknowledged or dead-lettered); 0 with a nil error means the outbox is
 // empty. A whole-batch refusal that retrying cannot fix (400, 403, 409, 413, 422) is narrowed
-// down by pushing the batch's changes one at a time; a single change refused that way is
-// dead-lettered with the hub's reason, so it never blocks the changes behind it. Transport
-// errors, 401, 429 and 5xx are returned for the caller to retry with backoff.
+// down (narrow), so a change the hub refuses is dead-lettered with the hub's reason and never
+// blocks the changes behind it. Transport errors, 401, 429 and 5xx are returned for the
+// caller to retry with backoff.
 func (s *Syncer) PushOnce(ctx context.Context) (int, error) {
 	batch, err := s.Outbox.Pending(ctx, s.batchSize())
 	if err != nil || len(batch) == 0 {
 		return 0, err
 	}
+	return s.pushPart(ctx, batch)
+}
+
+// pushPart pushes batch and records the answer, narrowing the batch down if it is refused.
+func (s *Syncer) pushPart(ctx context.Context, batch []domain.Change) (int, error) {
 	res, err := s.send(ctx, batch)
 	if err != nil {
 		return s.narrow(ctx, batch, err)
@@ -373,43 +378,47 @@ func (s *Syncer) drain(ctx context.Context) (int, error) {
 	return settled, recorded()
 }
 
+// batchSize is the most changes per push: BatchSize, or the wire limit (1000). Big batches
+// matter when an edge comes back with a backlog: each push costs the hub a transaction and a
+// handful of round trips whatever its size, and the pushes of one edge run one after another.
 func (s *Syncer) batchSize() int {
 	if s.BatchSize <= 0 || s.BatchSize > wire.DefaultLimits.MaxChanges {
-		return min(500, wire.DefaultLimits.MaxChanges)
+		return wire.DefaultLimits.MaxChanges
 	}
 	return s.BatchSize
 }
 
-// narrow handles err, the failure of pushing batch: a whole-batch refusal is narrowed down
-// one change at a time until the refused one is found and dead-lettered; any other error is
-// returned as it is. It returns how many changes it settled.
+// narrow handles err, the failure of pushing batch, and returns how many changes it settled.
+// Errors that retrying can fix are returned as they are. A batch too large for the hub (in
+// bytes, or in changes) is pushed in halves; any other refusal, one change at a time, until
+// the refused change is found. A single refused change is dead-lettered with the reason.
 func (s *Syncer) narrow(ctx context.Context, batch []domain.Change, err error) (int, error) {
-	if !refusal(err) {
+	var parts [][]domain.Change
+	switch {
+	case !refusal(err):
 		return 0, err
-	}
-	settled := 0
-	for _, c := range batch {
-		err := err
-		if len(batch) > 1 {
-			var res *wire.PushResponse
-			if res, err = s.send(ctx, []domain.Change{c}); err == nil {
-				err = s.record(ctx, []domain.Change{c}, res)
-				if err != nil {
-					return settled, err
-				}
-				settled++
-				continue
-			}
-		}
-		if !refusal(err) {
-			return settled, err
-		}
+	case len(batch) == 1:
+		c := batch[0]
 		if derr := s.Outbox.DeadLetter(ctx, c, domain.ErrorCode(err), domain.ErrorMessage(err)); derr != nil {
-			return settled, derr
+			return 0, derr
 		}
 		s.update(func(st *Status) { st.DeadLettered++ })
 		s.logger().Warn("change refused by hub; dead-lettered", "change", c.ID, "entity", c.Entity, "entity_id", c.EntityID, "error", err)
-		settled++
+		return 1, nil
+	case domain.ErrorCode(err) == domain.CodeTooLarge:
+		parts = [][]domain.Change{batch[:len(batch)/2], batch[len(batch)/2:]}
+	default:
+		for i := range batch {
+			parts = append(parts, batch[i:i+1])
+		}
+	}
+	settled := 0
+	for _, part := range parts {
+		n, err := s.pushPart(ctx, part)
+		settled += n
+		if err != nil {
+			return settled, err
+		}
 	}
 	return settled, nil
 }
@@ -419,9 +428,10 @@ func (s *Syncer) narrow(ctx context.Context, batch []domain.Change, err error) (
 func refusal(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) || e.Status == 0 {
-		// A batch this client cannot even encode is as refused as one the hub will not take.
+		// A batch this client cannot even encode, or will not send because the hub would
+		// refuse its size, is as refused as one the hub will not take.
 		var de *domain.Error
-		return errors.As(err, &de) && de.Code == domain.CodeInvalid
+		return errors.As(err, &de) && (de.Code == domain.CodeInvalid || de.Code == domain.CodeTooLarge)
 	}
 	// Not 404: a hub without the sync endpoints (a wrong URL, an old version) must not make
 	// the client throw its outbox away. Not 401, 408, 429: those pass.

@@ -416,3 +416,55 @@ func TestDrainKeepsOrderThroughFaults(t *testing.T) {
 		t.Errorf("%d pushes after the outage; want at least a batch of 10 each plus the two failures", pushes)
 	}
 }
+
+// TestPushHalvesWhatTheHubFindsTooLarge: a batch the hub refuses as too large (413) is sent
+// in halves until the hub takes it, not one change at a time, and nothing is dead-lettered;
+// a single change too large for a frame is, with the reason, and the changes behind it go.
+func TestPushHalvesWhatTheHubFindsTooLarge(t *testing.T) {
+	w := newWorld(t)
+	w.hub.mu.Lock()
+	w.hub.failPushes = 1 << 30 // down while the backlog is written
+	w.hub.maxChanges = 8
+	w.hub.mu.Unlock()
+	a, sya := w.edgeWith(t, "edge-a", func(sy *client.Syncer) { sy.Client.Limits.MaxFrameBytes = 4 << 10 })
+	checkFor(t, 5*time.Second, "catch-up", cursorIs(a, 2))
+	for i := range 300 {
+		patch := domain.TicketPatch{Title: domain.Some(fmt.Sprintf("edit %03d", i))}
+		if i == 150 {
+			patch = domain.TicketPatch{Description: domain.Some(strings.Repeat("x", 5000))} // over 4 KiB on its own
+		}
+		if _, err := a.UpdateTicket(context.Background(), w.ticket.ID, func(tk domain.Ticket) (domain.Ticket, error) {
+			return patch.Apply(tk, time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.hub.mu.Lock()
+	base := w.hub.pushes
+	w.hub.failPushes = 0
+	w.hub.mu.Unlock()
+	sya.Notify()
+	checkFor(t, 10*time.Second, "outbox settled", pendingIs(a, 0))
+
+	w.hub.mu.Lock()
+	defer w.hub.mu.Unlock()
+	var got []string
+	for _, c := range w.hub.log[2:] {
+		got = append(got, string(c.Patch["title"]))
+	}
+	if len(got) != 299 || got[0] != `"edit 000"` || got[149] != `"edit 149"` || got[150] != `"edit 151"` || got[298] != `"edit 299"` {
+		t.Errorf("hub log holds %d of the edge's changes: %.40v …", len(got), got)
+	}
+	for _, n := range w.hub.batchSizes[base:] {
+		if n > 20 {
+			t.Errorf("the hub was sent a push of %d changes, which cannot fit in 4 KiB", n)
+		}
+	}
+	if dl, _ := a.DeadLetters(context.Background(), 10); len(dl) != 1 || !strings.Contains(dl[0].Reason, "more than") {
+		t.Errorf("dead letters = %+v, want the oversized change", dl)
+	}
+	// 300 changes at ≤ 8 a push, refusals included: about a hundred pushes, not 300.
+	if pushes := w.hub.pushes - base; pushes > 150 {
+		t.Errorf("%d pushes for 300 changes the hub takes 8 at a time (sizes %v)", pushes, w.hub.batchSizes[base:])
+	}
+}
