@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/aiff/aiff/domain"
 )
 
@@ -67,6 +69,43 @@ func (l *Local) Subscribe(ctx context.Context) (<-chan int64, error) {
 type delta struct {
 	changes []domain.Change
 	upTo    int64
+	// frames holds the frames streams built from this run, for streams alike to share
+	// (stream.sendDelta); nil: nothing is shared.
+	frames *sharedFrames
+}
+
+// sharedFrames are the encoded changes frames of one delta, one per (read scope, stream
+// position). Every edge of a zone, and every dispatcher's dashboard, is sent the same frame
+// for the same run of the log, so a hub with many subscribers filters, encodes and
+// compresses each run once per scope rather than once per stream.
+type sharedFrames struct {
+	mu sync.Mutex
+	m  map[frameKey]*sharedFrame
+}
+
+type frameKey struct {
+	scope string // readScope.key
+	pos   int64  // the stream's position before the run
+}
+
+// sharedFrame is built once, by the first stream to need it.
+type sharedFrame struct {
+	once sync.Once
+	msg  []byte // the websocket message; nil when nothing in the run is in scope
+	typ  websocket.MessageType
+	n    int // changes in the frame
+	err  error
+}
+
+func (s *sharedFrames) get(k frameKey) *sharedFrame {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.m[k]
+	if f == nil {
+		f = &sharedFrame{}
+		s.m[k] = f
+	}
+	return f
 }
 
 // subscriber is one stream's mailbox.
@@ -154,7 +193,7 @@ func (f *fanout) dispatch(ctx context.Context) error {
 		if len(page) == 0 {
 			return nil
 		}
-		d := delta{changes: page, upTo: page[len(page)-1].Seq}
+		d := delta{changes: page, upTo: page[len(page)-1].Seq, frames: &sharedFrames{m: map[frameKey]*sharedFrame{}}}
 		for s := range f.subs {
 			select {
 			case s.ch <- d:

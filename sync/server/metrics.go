@@ -23,6 +23,9 @@ var (
 	streamedChanges = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "aiff_sync_streamed_changes_total", Help: "Changes sent on streams (catch-up and live).",
 	})
+	streamFrames = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "aiff_sync_stream_frames_total", Help: "Live changes frames sent on streams, by source: built by the stream, or shared (built by another stream of the same scope).",
+	}, []string{"source"})
 	wsConnections = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "aiff_ws_connections", Help: "Open sync WebSocket streams.",
 	})

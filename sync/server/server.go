@@ -319,6 +319,16 @@ func (h *Handler) readScopeOf(ctx context.Context, p domain.Principal) (readScop
 
 func (sc readScope) zoneOK(z string) bool { return sc.zones == nil || slices.Contains(sc.zones, z) }
 
+// key names the scope: equal for scopes that let the same changes through.
+func (sc readScope) key() string {
+	if sc.zones == nil {
+		return "*" + sc.team
+	}
+	zones := slices.Clone(sc.zones)
+	slices.Sort(zones)
+	return strings.Join(slices.Compact(zones), "\x00") + "\x01" + sc.team
+}
+
 // filter keeps the changes a field user may see (other scopes are filtered by zone in the
 // query) and strips delete patches, which the wire format does not carry.
 func (h *Handler) filter(ctx context.Context, sc readScope, in []domain.Change) ([]domain.Change, error) {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aiff/aiff/domain"
 	"github.com/aiff/aiff/hub/auth"
@@ -35,7 +37,7 @@ import (
 // hub is a real hub HTTP server (hub/http with the sync handler mounted as cmd/aiff does) on
 // a fresh SQLite store.
 type hub struct {
-	t      *testing.T
+	t      testing.TB
 	store  *sqlite.Store
 	h      *server.Handler
 	ts     *httptest.Server
@@ -52,7 +54,7 @@ func (a edgeAuth) Authenticate(ctx context.Context, tok string) (domain.Principa
 	return a.s.AuthenticateEdge(ctx, tok)
 }
 
-func newHub(t *testing.T, tune func(h *server.Handler)) *hub {
+func newHub(t testing.TB, tune func(h *server.Handler)) *hub {
 	t.Helper()
 	ctx := context.Background()
 	store := storetest.OpenSQLite(t, nil)
@@ -145,7 +147,7 @@ func (hb *hub) do(method, path, token string, body []byte, hdr ...string) (*http
 	return resp, b
 }
 
-func pushBody(t *testing.T, cs ...domain.Change) []byte {
+func pushBody(t testing.TB, cs ...domain.Change) []byte {
 	t.Helper()
 	b, err := wire.Marshal(&wire.PushRequest{Node: "edge-north", Changes: cs})
 	if err != nil {
@@ -468,7 +470,7 @@ func ptr[T any](v T) *T { return &v }
 
 // wsClient is a stream client that records every frame.
 type wsClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 }
 
@@ -822,5 +824,100 @@ func TestShutdownClosesStreams(t *testing.T) {
 		if ef, ok := f.(*wire.FrameError); ok && (!ef.Retry || ef.Code != domain.CodeUnavailable) {
 			t.Errorf("shutdown error frame %+v", ef)
 		}
+	}
+}
+
+// streamFrames reads aiff_sync_stream_frames_total{source} from the default registry.
+func streamFrames(t *testing.T, source string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "aiff_sync_stream_frames_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "source" && l.GetValue() == source {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestStreamsShareFrames: streams with the same read scope at the same position are sent one
+// frame built once; streams of other scopes get frames of their own, each with exactly its
+// scope's changes.
+func TestStreamsShareFrames(t *testing.T) {
+	hb := newHub(t, nil)
+	_, north2, err := hb.store.CreateEdgeCredential(hb.ctx, syncstore.EdgeCredential{Name: "edge-north-2", Zones: []string{"north"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, south, err := hb.store.CreateEdgeCredential(hb.ctx, syncstore.EdgeCredential{Name: "edge-south", Zones: []string{"south"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, both, err := hb.store.CreateEdgeCredential(hb.ctx, syncstore.EdgeCredential{Name: "edge-both", Zones: []string{"south", "north"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]string{"north": hb.north, "north2": north2, "south": south, "both": both, "admin": hb.admin}
+	clients := map[string]*wsClient{}
+	for name, tok := range tokens {
+		c, _, err := hb.dial(tok, 0, false, nil)
+		if err != nil {
+			t.Fatalf("dial %s: %v", name, err)
+		}
+		c.untilReady()
+		clients[name] = c
+	}
+	built0, shared0 := streamFrames(t, "built"), streamFrames(t, "shared")
+	var batch []domain.Change
+	for i := range 30 {
+		zone := "north"
+		if i%3 == 0 {
+			zone = "south"
+		}
+		batch = append(batch, hb.ticket(zone, fmt.Sprintf("shared %d", i)))
+	}
+	hb.push(hb.admin, batch...) // one commit: one run of the log for the fan-out
+	// The creates are followed in the log by the hub's changes that number the tickets.
+	want := map[string][]string{}
+	for range 2 {
+		for _, c := range batch {
+			for _, name := range []string{"both", "admin", c.Zone} {
+				want[name] = append(want[name], c.EntityID)
+			}
+			if c.Zone == "north" {
+				want["north2"] = append(want["north2"], c.EntityID)
+			}
+		}
+	}
+	for name, c := range clients {
+		var got []string
+		for len(got) < len(want[name]) {
+			f, err := c.next(5 * time.Second)
+			if err != nil {
+				t.Fatalf("%s: %v after %d changes", name, err, len(got))
+			}
+			if f, ok := f.(*wire.FrameChanges); ok {
+				for _, ch := range f.Changes {
+					got = append(got, ch.EntityID)
+				}
+			}
+		}
+		if !slices.Equal(got, want[name]) {
+			t.Errorf("%s got changes of %v, want %v", name, got, want[name])
+		}
+	}
+	// north and north2 share a scope; south, both and admin have one each (admin's is every
+	// zone, which is not the same scope as both's two, even while only two zones exist).
+	if built, shared := streamFrames(t, "built")-built0, streamFrames(t, "shared")-shared0; built != 4 || shared != 1 {
+		t.Errorf("frames built %v, shared %v; want 4 and 1", built, shared)
 	}
 }

@@ -206,11 +206,7 @@ func (st *stream) serve(ctx context.Context, sub *subscriber, readDone <-chan st
 			if d.upTo <= st.pos {
 				continue
 			}
-			fresh, err := h.liveChanges(ctx, st.sc, st.pos, d.changes)
-			if err != nil {
-				return err
-			}
-			if err := st.sendChanges(ctx, fresh); err != nil {
+			if err := st.sendDelta(ctx, d); err != nil {
 				return err
 			}
 			st.pos = d.upTo
@@ -266,22 +262,81 @@ func (st *stream) sendChanges(ctx context.Context, page []domain.Change) error {
 	return nil
 }
 
+// sendDelta sends the in-scope changes of a live run of the log. Streams with the same
+// read scope at the same position are sent the same frame, so the first of them builds it
+// (with the handler's context: a stream that ends meanwhile must not fail the others) and
+// the rest send its bytes. A field user's frame depends on which tickets are the team's at
+// the moment it is built, so field users' streams build their own.
+func (st *stream) sendDelta(ctx context.Context, d delta) error {
+	build := func(ctx context.Context) (msg []byte, typ websocket.MessageType, n int, err error) {
+		fresh, err := st.h.liveChanges(ctx, st.sc, st.pos, d.changes)
+		if err != nil || len(fresh) == 0 {
+			return nil, 0, 0, err
+		}
+		out, err := st.h.filter(ctx, st.sc, fresh)
+		if err != nil || len(out) == 0 {
+			return nil, 0, 0, err
+		}
+		msg, typ, err = encode(&wire.FrameChanges{Changes: out, Cursor: fresh[len(fresh)-1].Seq})
+		return msg, typ, len(out), err
+	}
+	var (
+		msg []byte
+		typ websocket.MessageType
+		n   int
+		err error
+	)
+	source := "built"
+	if d.frames == nil || st.sc.team != "" {
+		msg, typ, n, err = build(ctx)
+	} else {
+		f := d.frames.get(frameKey{scope: st.sc.key(), pos: st.pos})
+		source = "shared"
+		f.once.Do(func() {
+			f.msg, f.typ, f.n, f.err = build(st.h.ctx)
+			source = "built"
+		})
+		msg, typ, n, err = f.msg, f.typ, f.n, f.err
+	}
+	if err != nil || msg == nil {
+		return err
+	}
+	if err := st.write(ctx, typ, msg); err != nil {
+		return err
+	}
+	streamFrames.WithLabelValues(source).Inc()
+	streamedChanges.Add(float64(n))
+	return nil
+}
+
 // send writes one frame, as gzipped binary when it is large.
 func (st *stream) send(ctx context.Context, f wire.Frame) error {
-	b, err := wire.Marshal(f)
+	msg, typ, err := encode(f)
 	if err != nil {
 		return err
 	}
-	typ := websocket.MessageText
-	if len(b) > binaryOver {
-		if b, err = wire.Gzip(b); err != nil {
-			return err
-		}
-		typ = websocket.MessageBinary
+	return st.write(ctx, typ, msg)
+}
+
+// encode returns the websocket message for f: gzipped binary when it is large.
+func encode(f wire.Frame) ([]byte, websocket.MessageType, error) {
+	b, err := wire.Marshal(f)
+	if err != nil {
+		return nil, 0, err
 	}
+	if len(b) <= binaryOver {
+		return b, websocket.MessageText, nil
+	}
+	if b, err = wire.Gzip(b); err != nil {
+		return nil, 0, err
+	}
+	return b, websocket.MessageBinary, nil
+}
+
+func (st *stream) write(ctx context.Context, typ websocket.MessageType, msg []byte) error {
 	wctx, cancel := context.WithTimeout(ctx, st.h.WriteTimeout)
 	defer cancel()
-	if err := st.conn.Write(wctx, typ, b); err != nil {
+	if err := st.conn.Write(wctx, typ, msg); err != nil {
 		return err
 	}
 	st.last = time.Now()
