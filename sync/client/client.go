@@ -215,27 +215,50 @@ func (c *Client) do(op string, req *http.Request) (*http.Response, error) {
 // hub's per-change results. The hub stores all of the batch or none of it, so after any error
 // the same batch can be sent again: changes already stored come back as duplicates.
 func (c *Client) Push(ctx context.Context, node string, changes []domain.Change) (*wire.PushResponse, error) {
+	f, err := c.EncodePush(node, changes)
+	if err != nil {
+		return nil, err
+	}
+	return c.SendPush(ctx, f)
+}
+
+// PushFrame is a push request encoded for sending (EncodePush).
+type PushFrame struct {
+	changes []domain.Change
+	body    []byte
+	zipped  bool
+}
+
+// EncodePush encodes changes as one push from node, compressed if the client gzips pushes.
+// A frame over the frame size limit is refused here (domain.CodeTooLarge), as the hub would
+// refuse it after reading it all. Encoding is apart from sending so that a client can encode
+// its next batch while a push is in flight.
+func (c *Client) EncodePush(node string, changes []domain.Change) (*PushFrame, error) {
 	b, err := wire.Marshal(&wire.PushRequest{Node: node, Changes: changes})
 	if err != nil {
 		return nil, fmt.Errorf("sync push: %w", err)
 	}
 	if limit := cmp.Or(c.Limits.MaxFrameBytes, wire.DefaultLimits.MaxFrameBytes); int64(len(b)) > limit {
-		// The hub would answer 413 after reading it all; the caller sends it in parts.
 		return nil, fmt.Errorf("sync push: %w", domain.Errorf(domain.CodeTooLarge,
 			"a push of %d changes is %d bytes, more than the %d a frame may hold", len(changes), len(b), limit))
 	}
-	zipped := c.GzipPush && len(b) > 1024
-	if zipped {
-		if b, err = wire.Gzip(b); err != nil {
+	f := &PushFrame{changes: changes, body: b, zipped: c.GzipPush && len(b) > 1024}
+	if f.zipped {
+		if f.body, err = wire.Gzip(b); err != nil {
 			return nil, fmt.Errorf("sync push: %w", err)
 		}
 	}
-	req, err := c.newRequest(ctx, http.MethodPost, "/api/sync/push", nil, bytes.NewReader(b))
+	return f, nil
+}
+
+// SendPush sends a frame from EncodePush and returns the hub's per-change results.
+func (c *Client) SendPush(ctx context.Context, f *PushFrame) (*wire.PushResponse, error) {
+	req, err := c.newRequest(ctx, http.MethodPost, "/api/sync/push", nil, bytes.NewReader(f.body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if zipped {
+	if f.zipped {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
 	resp, err := c.do("push", req)
@@ -247,12 +270,12 @@ func (c *Client) Push(ctx context.Context, node string, changes []domain.Change)
 	if err != nil {
 		return nil, &Error{Op: "push", Err: fmt.Errorf("read push result: %w", err), Detail: err.Error()}
 	}
-	if len(res.Results) != len(changes) {
-		return nil, &Error{Op: "push", Err: fmt.Errorf("hub answered %d results for %d changes", len(res.Results), len(changes))}
+	if len(res.Results) != len(f.changes) {
+		return nil, &Error{Op: "push", Err: fmt.Errorf("hub answered %d results for %d changes", len(res.Results), len(f.changes))}
 	}
 	for i, r := range res.Results {
-		if r.ID != changes[i].ID {
-			return nil, &Error{Op: "push", Err: fmt.Errorf("result %d is for change %s, not %s", i, r.ID, changes[i].ID)}
+		if r.ID != f.changes[i].ID {
+			return nil, &Error{Op: "push", Err: fmt.Errorf("result %d is for change %s, not %s", i, r.ID, f.changes[i].ID)}
 		}
 	}
 	return res, nil

@@ -327,8 +327,8 @@ func (s *Syncer) pushPart(ctx context.Context, batch []domain.Change) (int, erro
 // drain pushes batches until the outbox is empty, as PushOnce does one. The hub must take a
 // node's changes in the order they were made, so only one push is in flight at a time, but
 // the edge's own work is done beside it rather than between pushes: the next batch is read
-// from the outbox while the current one is on its way, and each answer is recorded while
-// the next batch is pushed. A crash between a push and its record loses nothing: the batch
+// from the outbox and encoded while the current one is on its way, and each answer is
+// recorded while the next batch is pushed. A crash between a push and its record loses nothing: the batch
 // is still pending, and pushing it again is answered "duplicate". Any failure ends the drain
 // after the record in flight has finished; the loop then starts over from the outbox's head.
 func (s *Syncer) drain(ctx context.Context) (int, error) {
@@ -337,10 +337,15 @@ func (s *Syncer) drain(ctx context.Context) (int, error) {
 	if err != nil || len(batch) == 0 {
 		return 0, err
 	}
+	// The batch after the one in flight, read and encoded; encErr is kept for the batch's
+	// turn (a batch too large to encode is then narrowed down like a refused one).
 	type readAhead struct {
-		next []domain.Change
-		err  error
+		next   []domain.Change
+		frame  *PushFrame
+		encErr error
+		err    error
 	}
+	frame, encErr := s.Client.EncodePush(s.Node, batch)
 	settled := 0
 	var recording chan error // the previous batch's record, while in flight
 	recorded := func() error {
@@ -355,10 +360,14 @@ func (s *Syncer) drain(ctx context.Context) (int, error) {
 		ahead := make(chan readAhead, 1)
 		last := batch[len(batch)-1].ID
 		go func() {
-			next, err := s.Outbox.PendingAfter(ctx, last, size)
-			ahead <- readAhead{next, err}
+			ra := readAhead{}
+			ra.next, ra.err = s.Outbox.PendingAfter(ctx, last, size)
+			if ra.err == nil && len(ra.next) > 0 {
+				ra.frame, ra.encErr = s.Client.EncodePush(s.Node, ra.next)
+			}
+			ahead <- ra
 		}()
-		res, perr := s.send(ctx, batch)
+		res, perr := s.sendFrame(ctx, batch, frame, encErr)
 		ra := <-ahead
 		if err := recorded(); err != nil {
 			return settled, err
@@ -373,7 +382,7 @@ func (s *Syncer) drain(ctx context.Context) (int, error) {
 		if ra.err != nil {
 			return settled, errors.Join(ra.err, recorded())
 		}
-		batch = ra.next
+		batch, frame, encErr = ra.next, ra.frame, ra.encErr
 	}
 	return settled, recorded()
 }
@@ -444,7 +453,17 @@ func refusal(err error) bool {
 
 // send pushes batch and counts the outcome in the status; the caller records the answer.
 func (s *Syncer) send(ctx context.Context, batch []domain.Change) (*wire.PushResponse, error) {
-	res, err := s.Client.Push(ctx, s.Node, batch)
+	f, err := s.Client.EncodePush(s.Node, batch)
+	return s.sendFrame(ctx, batch, f, err)
+}
+
+// sendFrame is send for batch encoded as f, or not encoded for encErr.
+func (s *Syncer) sendFrame(ctx context.Context, batch []domain.Change, f *PushFrame, encErr error) (*wire.PushResponse, error) {
+	var res *wire.PushResponse
+	err := encErr
+	if err == nil {
+		res, err = s.Client.SendPush(ctx, f)
+	}
 	if err != nil {
 		s.update(func(st *Status) { st.PushErrors++; st.LastError = err.Error() })
 		if ctx.Err() == nil {
