@@ -17,7 +17,7 @@ test-go:
 test-web:
 	bash web/e2e/run.sh
 
-# Short fuzzing of the sync decoders and merge; the corpus lives in testdata/fuzz.
+# Short fuzzing of the sync decoders, merge and the edge outbox; the corpus lives in testdata/fuzz.
 fuzz:
 	GO=$(GO) bash scripts/fuzz.sh
 

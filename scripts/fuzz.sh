@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of the sync packages for FUZZTIME (default 10s) each; the corpus lives
-# in each package's testdata/fuzz.
+# Runs every fuzz target of the sync packages and the edge outbox for FUZZTIME (default 10s)
+# each; the corpus lives in each package's testdata/fuzz.
 #
 # Go 1.26's fuzz coordinator can end a duration-bounded run with a bare "context deadline
 # exceeded" and exit 1 although no input failed (golang/go#75804, fixed in Go 1.27): the
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 GO="${GO:-go}"
 fuzztime="${FUZZTIME:-10s}"
 status=0
-for pkg in $("$GO" list ./sync/...); do
+for pkg in $("$GO" list ./sync/... ./edge/sqlite); do
   dir=$("$GO" list -f '{{.Dir}}' "$pkg")
   for f in $("$GO" test -list 'Fuzz.*' "$pkg" | grep '^Fuzz'); do
     before=$(ls "$dir/testdata/fuzz/$f" 2>/dev/null | wc -l)

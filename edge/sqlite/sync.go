@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/sync/fastjson"
 	"github.com/aiff/aiff/sync/hlc"
 	"github.com/aiff/aiff/sync/merge"
 	"github.com/aiff/aiff/sync/wire"
@@ -63,18 +64,35 @@ func (s *Store) pending(ctx context.Context, query string, args ...any) ([]domai
 	}
 	defer rows.Close()
 	var out []domain.Change
+	names := map[string]string{} // origins, actors, field names: one string each per read
 	for rows.Next() {
-		var b string
+		var b []byte
 		if err := rows.Scan(&b); err != nil {
 			return nil, fmt.Errorf("scan outbox: %w", err)
 		}
-		var ch domain.Change
-		if err := json.Unmarshal([]byte(b), &ch); err != nil {
-			return nil, fmt.Errorf("decode outbox change: %w", err)
+		ch, err := decodeOutboxChange(b, names)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, ch)
 	}
 	return out, rows.Err()
+}
+
+// decodeOutboxChange decodes an outbox change (json.Marshal's encoding of it) in one pass
+// when it can (fastjson: a push reads a thousand of them), or with encoding/json; either
+// way the result is encoding/json's. Patch values point into b, which must not be reused.
+func decodeOutboxChange(b []byte, names map[string]string) (domain.Change, error) {
+	var ch domain.Change
+	d := fastjson.Decoder{B: b, Names: names}
+	if d.Change(&ch) && d.Done() {
+		return ch, nil
+	}
+	ch = domain.Change{}
+	if err := json.Unmarshal(b, &ch); err != nil {
+		return ch, fmt.Errorf("decode outbox change: %w", err)
+	}
+	return ch, nil
 }
 
 // RecordPush records the hub's answer to a push of batch, in one transaction: accepted and
