@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"time"
@@ -14,6 +15,9 @@ import (
 
 // DefaultIntegrityInterval is how often a ready edge compares its zones with the hub.
 const DefaultIntegrityInterval = 10 * time.Minute
+
+// DefaultQuietWait is how long a due check waits for sync to settle (Integrity.Busy).
+const DefaultQuietWait = time.Minute
 
 // Integrity proves, zone by zone, that the edge holds what the hub holds for its scope, and
 // repairs what differs (sync/PROTOCOL.md §11): it compares the zone's bucket checksums with
@@ -30,6 +34,17 @@ type Integrity struct {
 	// Ready reports whether the replica has caught up (the stream's ready); checks wait for
 	// it, since a replica crossing compacted history may hold states the hub never had.
 	Ready func() bool
+	// Busy reports whether sync is still moving the replica: changes waiting to be pushed,
+	// or the hub's log ahead of the replica's cursor (nil: never). A due check waits, up to
+	// QuietWait, until it is not: an edge back from an outage would otherwise compare its
+	// zones, and have the hub compute their checksums, in the middle of its catch-up, which
+	// both slows the catch-up and checks a zone mid-way.
+	Busy func(ctx context.Context) bool
+	// QuietWait bounds that wait (default DefaultQuietWait), so that an edge that is never
+	// idle is still checked.
+	QuietWait time.Duration
+	// Poll is how often a waiting check looks again (default 1 s).
+	Poll time.Duration
 
 	checks  prometheus.Counter
 	repairs *prometheus.CounterVec
@@ -126,6 +141,23 @@ func (in *Integrity) checkZone(ctx context.Context, zone string) (ZoneResult, er
 	return res, nil
 }
 
+// settle waits, polling, while Busy says sync is moving the replica, for at most QuietWait.
+// It returns false if ctx ended.
+func (in *Integrity) settle(ctx context.Context, poll <-chan time.Time) bool {
+	if in.Busy == nil {
+		return true
+	}
+	deadline := time.Now().Add(cmp.Or(in.QuietWait, DefaultQuietWait))
+	for in.Busy(ctx) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-poll:
+		}
+	}
+	return ctx.Err() == nil
+}
+
 func (in *Integrity) logger() *slog.Logger {
 	if in.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -145,7 +177,7 @@ func (in *Integrity) Run(ctx context.Context) {
 		ready = func() bool { return true }
 	}
 	// Wait for the first ready, polling: the syncer has no ready notification.
-	poll := time.NewTicker(time.Second)
+	poll := time.NewTicker(cmp.Or(in.Poll, time.Second))
 	defer poll.Stop()
 	for !ready() {
 		select {
@@ -157,7 +189,7 @@ func (in *Integrity) Run(ctx context.Context) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		if ready() {
+		if ready() && in.settle(ctx, poll.C) && ready() {
 			if _, err := in.Check(ctx); err != nil && ctx.Err() == nil {
 				in.logger().Error("integrity check", "error", err)
 			}

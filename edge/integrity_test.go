@@ -1,10 +1,12 @@
 package edge_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,4 +168,60 @@ func seriesOf(c prometheus.Collector) int {
 		n++
 	}
 	return n
+}
+
+// TestIntegrityWaitsForSyncToSettle: a due check waits while sync is still moving the
+// replica (Busy), and runs once it settles, or after QuietWait if it never does.
+func TestIntegrityWaitsForSyncToSettle(t *testing.T) {
+	hub := newHubProc(t)
+	if _, err := hub.store.CreateZone(bg, domain.Zone{Name: "North"}); err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := hub.store.CreateEdgeCredential(bg, syncstore.EdgeCredential{Name: "edge-north", Zones: []string{"North"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := edge.New(edge.Config{HubURL: hub.url(), Token: tok, DataDir: t.TempDir(), Addr: "127.0.0.1:0", Logger: testLogger(t),
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, IntegrityInterval: -1})
+	if err := n.Open(bg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close(bg) })
+	checkFor(t, 10*time.Second, "edge ready", func() bool { return n.Syncer.Status().Ready })
+
+	run := func(quietWait time.Duration, busy *atomic.Bool) (prometheus.Collector, func()) {
+		in := edge.NewIntegrity(n.Store, n.Client)
+		in.Interval, in.QuietWait, in.Poll = time.Hour, quietWait, 20*time.Millisecond
+		in.Ready = func() bool { return true }
+		in.Busy = func(context.Context) bool { return busy.Load() }
+		ctx, cancel := context.WithCancel(bg)
+		done := make(chan struct{})
+		go func() { defer close(done); in.Run(ctx) }()
+		return in.Collectors()[0], func() { cancel(); <-done }
+	}
+
+	var busy atomic.Bool
+	busy.Store(true)
+	checks, stop := run(time.Minute, &busy)
+	time.Sleep(300 * time.Millisecond)
+	if c := counterSum(checks); c != 0 {
+		t.Fatalf("%v checks while sync was busy", c)
+	}
+	busy.Store(false)
+	checkFor(t, 5*time.Second, "the check once sync settled", func() bool { return counterSum(checks) == 1 })
+	stop()
+
+	var always atomic.Bool
+	always.Store(true)
+	start := time.Now()
+	checks, stop = run(400*time.Millisecond, &always)
+	defer stop()
+	checkFor(t, 5*time.Second, "the check after QuietWait", func() bool { return counterSum(checks) == 1 })
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Errorf("checked %v after start, before QuietWait ran out", d)
+	}
+	// The node's own Busy: settled once the edge is at the hub's head with nothing to push.
+	if n.Integrity.Busy(bg) {
+		t.Errorf("a caught-up edge reports sync busy: %+v", n.Syncer.Status())
+	}
 }

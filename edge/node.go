@@ -184,6 +184,7 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.Integrity.Logger = n.logger.With(logKeyComponent, "integrity")
 	n.Integrity.Interval = n.cfg.IntegrityInterval
 	n.Integrity.Ready = func() bool { return n.Syncer.Status().Ready }
+	n.Integrity.Busy = n.syncBusy
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{n: n}, collectors.NewGoCollector())
@@ -330,6 +331,17 @@ func (n *Node) Status(ctx context.Context) (Health, error) {
 		h.Status, h.HubConnected, h.HubReady = "revoked", false, false
 	}
 	return h, err
+}
+
+// syncBusy reports whether sync is still moving the replica: local changes wait to be
+// pushed, or the hub has announced log positions not applied here yet (Integrity.Busy).
+func (n *Node) syncBusy(ctx context.Context) bool {
+	cur, err := n.Store.Cursor(ctx)
+	if err != nil || cur < n.Syncer.Status().HubCursor {
+		return true
+	}
+	p, err := n.Store.Pending(ctx, 1)
+	return err != nil || len(p) > 0
 }
 
 func (n *Node) health(ctx context.Context) (any, bool) {
