@@ -469,7 +469,7 @@ func measureOfflineCatchUp(t *testing.T, hub *hubProc) {
 	cpu0, _ := procstat.CPU()
 	start = time.Now()
 	// The edits have reached the hub and edge b once every node is at the hub's head with an
-	// empty outbox; the digests compared then (replays of every row, ~0.1-0.25 s) prove it.
+	// empty outbox; the digests compared then (replays of every row, ~0.2-0.5 s) prove it.
 	// The window ends where that proof starts, not where it ends.
 	var reached time.Time
 	var verify time.Duration
