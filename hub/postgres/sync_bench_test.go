@@ -105,6 +105,16 @@ func benchSyncIngest(b *testing.B, pushers int) {
 		if os.Getenv("AIFF_BENCH_WARM") != "" {
 			warmUp(b, s, pushers)
 		}
+		// A yardstick of this machine's speed at the moment, in Go alone: decoding every
+		// frame once. Its speed has drifted 2x within an hour while Postgres's barely moved,
+		// and a slow spell shows here (decode_ref_ms) before it shows in the ratios.
+		refStart := time.Now()
+		for _, f := range frames {
+			if _, err := wire.ReadAs[*wire.PushRequest](bytes.NewReader(f), wire.Limits{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		decodeRef := time.Since(refStart)
 		head0, _ := s.LastSeq(ctx)
 		load0 := procstat.LoadAvg()
 		goCPU0, _ := procstat.CPU()
@@ -219,6 +229,7 @@ func benchSyncIngest(b *testing.B, pushers int) {
 			batches*per, len(logged), pushTime.Round(time.Millisecond), pushRate, rowRate, len(logged), copyTime.Round(time.Millisecond), copyRate, rowRate/copyRate)
 		// Where push's time went: this process's CPU (decode, merge, encoding, the
 		// collector) and every Postgres process's (on a shared machine, others' too).
+		b.ReportMetric(float64(decodeRef.Microseconds())/1000, "decode_ref_ms")
 		b.ReportMetric(goCPU.Seconds(), "go_cpu_s")
 		b.ReportMetric(pgCPU.Seconds(), "pg_cpu_s")
 		b.Logf("during push: Go %.2f CPU-s, Postgres %.2f CPU-s, on %d cores over %.2f s", goCPU.Seconds(), pgCPU.Seconds(),
