@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -128,6 +129,52 @@ func FuzzFastFrame(f *testing.F) {
 //
 //	go test ./sync/wire -run '^$' -bench DecodePush
 func BenchmarkDecodePush(b *testing.B) {
+	frame := benchPushFrame(b)
+	lim := Limits{}.withDefaults()
+	for _, path := range []struct {
+		name   string
+		decode func([]byte, Limits) (Frame, error)
+	}{{"DecodeFrame", DecodeFrame}, {"encoding-json", decodeGeneral}} {
+		b.Run(path.name, func(b *testing.B) {
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := path.decode(frame, lim); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReadPush reads that push as the hub reads a request body (ReadAs), as sent and
+// gzipped, so the cost of reading and inflating shows beside the decode's:
+//
+//	go test ./sync/wire -run '^$' -bench ReadPush -benchmem
+func BenchmarkReadPush(b *testing.B) {
+	frame := benchPushFrame(b)
+	zipped, err := Gzip(frame)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, in := range []struct {
+		name string
+		body []byte
+	}{{"plain", frame}, {"gzip", zipped}} {
+		b.Run(in.name, func(b *testing.B) {
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ReadAs[*PushRequest](bytes.NewReader(in.body), Limits{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// benchPushFrame is a push of 1000 ticket changes: 500 creates and 500 one-field edits.
+func benchPushFrame(b *testing.B) []byte {
 	at := time.Date(2025, 6, 1, 8, 0, 0, 123456000, time.UTC)
 	var cs []domain.Change
 	for i := range 1000 {
@@ -148,19 +195,5 @@ func BenchmarkDecodePush(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lim := Limits{}.withDefaults()
-	for _, path := range []struct {
-		name   string
-		decode func([]byte, Limits) (Frame, error)
-	}{{"DecodeFrame", DecodeFrame}, {"encoding-json", decodeGeneral}} {
-		b.Run(path.name, func(b *testing.B) {
-			b.SetBytes(int64(len(frame)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := path.decode(frame, lim); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	return frame
 }

@@ -211,33 +211,74 @@ func IsGzip(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b 
 // lim.MaxFrameBytes, so a compression bomb fails with CodeTooLarge without being inflated.
 func ReadFrame(r io.Reader, lim Limits) (Frame, error) {
 	lim = lim.withDefaults()
+	fr := frameReaders.Get().(*frameReader)
+	defer fr.put()
 	raw := &countingReader{r: io.LimitReader(r, lim.MaxFrameBytes+1)}
-	br := bufio.NewReader(raw)
-	head, _ := br.Peek(2)
+	fr.br.Reset(raw)
+	head, _ := fr.br.Peek(2)
 	zipped := IsGzip(head)
-	var src io.Reader = br
+	var src io.Reader = fr.br
 	if zipped {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
+		if err := fr.gunzip(fr.br); err != nil {
 			return nil, tooLargeOr(raw, lim, domain.Errorf(domain.CodeInvalid, "invalid gzip frame"))
 		}
-		defer zr.Close()
-		src = zr
+		src = fr.zr
 	}
-	b, err := io.ReadAll(io.LimitReader(src, lim.MaxFrameBytes+1))
-	if err != nil {
+	if _, err := fr.buf.ReadFrom(io.LimitReader(src, lim.MaxFrameBytes+1)); err != nil {
 		if zipped {
 			return nil, tooLargeOr(raw, lim, domain.Errorf(domain.CodeInvalid, "invalid gzip frame"))
 		}
 		return nil, fmt.Errorf("read frame: %w", err)
 	}
+	b := fr.buf.Bytes()
 	if int64(len(b)) > lim.MaxFrameBytes {
 		return nil, errTooLarge(lim)
 	}
 	if err := tooLargeOr(raw, lim, nil); err != nil {
 		return nil, err
 	}
+	// Nothing DecodeFrame returns refers to b (patch values are copied out, encoding/json
+	// copies what it keeps), so the buffer goes back to the pool for the next frame.
 	return DecodeFrame(b, lim)
+}
+
+// frameReader is what ReadFrame needs per frame, pooled: a hub reading a push and an edge
+// reading its stream would otherwise allocate a growing buffer for every frame (and zero
+// it), and a decompressor with its tables for every gzipped one.
+type frameReader struct {
+	br  *bufio.Reader
+	zr  *gzip.Reader // nil until the first gzipped frame
+	buf bytes.Buffer
+}
+
+// maxPooledFrame bounds the buffers kept for reuse: a rare huge frame is not held forever.
+const maxPooledFrame = 4 << 20
+
+var frameReaders = sync.Pool{New: func() any { return &frameReader{br: bufio.NewReader(nil)} }}
+
+// gunzip makes fr.zr read the gzip stream in r.
+func (fr *frameReader) gunzip(r io.Reader) error {
+	if fr.zr == nil {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return err
+		}
+		fr.zr = zr
+		return nil
+	}
+	return fr.zr.Reset(r)
+}
+
+func (fr *frameReader) put() {
+	fr.br.Reset(nil)
+	if fr.zr != nil {
+		fr.zr.Close()
+	}
+	if fr.buf.Cap() > maxPooledFrame {
+		return
+	}
+	fr.buf.Reset()
+	frameReaders.Put(fr)
 }
 
 // countingReader counts the bytes read through it.

@@ -144,6 +144,43 @@ func TestWriteToAndGzip(t *testing.T) {
 	}
 }
 
+// TestReadFrameReusesNothingItReturns: ReadFrame's buffers and decompressor are reused from
+// frame to frame, so what it returned before must not change when the next frame is read,
+// whether each is gzipped or not, in either decode path (Marshal's form, or any other).
+func TestReadFrameReusesNothingItReturns(t *testing.T) {
+	frame := func(title string, indent bool) []byte {
+		c := pushChange()
+		c.Patch = map[string]json.RawMessage{"title": raw(strconv.Quote(title)), "description": raw(`"` + strings.Repeat(title, 200) + `"`)}
+		b, err := wire.Marshal(&wire.PushRequest{Node: "edge-north", Changes: []domain.Change{c}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if indent { // not Marshal's form: the encoding/json path
+			var out bytes.Buffer
+			json.Indent(&out, b, "", " ")
+			b = out.Bytes()
+		}
+		return b
+	}
+	type read struct {
+		req  *wire.PushRequest
+		want string
+	}
+	var reads []read
+	for i, in := range [][]byte{frame("first", false), gz(frame("second", false)), frame("third", true), gz(frame("fourth", true)), frame("fifth", false)} {
+		req, err := wire.ReadAs[*wire.PushRequest](bytes.NewReader(in), wire.Limits{})
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		reads = append(reads, read{req, string(req.Changes[0].Patch["title"]) + string(req.Changes[0].Patch["description"])})
+	}
+	for i, r := range reads {
+		if got := string(r.req.Changes[0].Patch["title"]) + string(r.req.Changes[0].Patch["description"]); got != r.want {
+			t.Errorf("frame %d changed after later reads: %.40s…, was %.40s…", i, got, r.want)
+		}
+	}
+}
+
 func gz(b []byte) []byte {
 	out, err := wire.Gzip(b)
 	if err != nil {
