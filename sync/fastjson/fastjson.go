@@ -133,18 +133,28 @@ func (d *Decoder) Changes() ([]domain.Change, bool) {
 		return nil, false
 	}
 	out := make([]domain.Change, 0, 16)
-	if d.Lit("]") {
-		return out, true
+	if !d.elems("]", func() bool {
+		out = append(out, domain.Change{})
+		return d.Change(&out[len(out)-1])
+	}) {
+		return nil, false
+	}
+	return out, true
+}
+
+// elems reads the comma-separated elements of an array or object, each with elem, up to
+// and including close; the opening bracket has been read.
+func (d *Decoder) elems(close string, elem func() bool) bool {
+	if d.Lit(close) {
+		return true
 	}
 	for {
-		out = append(out, domain.Change{})
-		if !d.Change(&out[len(out)-1]) {
-			return nil, false
+		if !elem() {
+			return false
 		}
-		if d.Lit(",") {
-			continue
+		if !d.Lit(",") {
+			return d.Lit(close)
 		}
-		return out, d.Lit("]")
 	}
 }
 
@@ -209,25 +219,18 @@ func (d *Decoder) Change(c *domain.Change) bool {
 	}
 	if d.Lit(`,"base":{`) {
 		c.Base = make(map[string]string, 4)
-		if !d.Lit("}") {
-			for {
-				k, ok := d.Name()
-				if !ok || !d.Lit(":") {
-					return false
-				}
-				v, ok := d.Str()
-				if !ok {
-					return false
-				}
-				c.Base[k] = v
-				if d.Lit(",") {
-					continue
-				}
-				if !d.Lit("}") {
-					return false
-				}
-				break
+		if !d.elems("}", func() bool {
+			k, ok := d.Name()
+			if !ok || !d.Lit(":") {
+				return false
 			}
+			v, ok := d.Str()
+			if ok {
+				c.Base[k] = v
+			}
+			return ok
+		}) {
+			return false
 		}
 	}
 	return d.Lit("}")
@@ -245,25 +248,19 @@ func (d *Decoder) patch() (map[string]json.RawMessage, bool) {
 	}
 	var buf [24]member
 	members := buf[:0]
-	if !d.Lit("}") {
-		for {
-			k, ok := d.Name()
-			if !ok || !d.Lit(":") {
-				return nil, false
-			}
-			vs := d.I
-			if _, ok := d.Value(); !ok {
-				return nil, false
-			}
-			members = append(members, member{k, vs, d.I})
-			if d.Lit(",") {
-				continue
-			}
-			if !d.Lit("}") {
-				return nil, false
-			}
-			break
+	if !d.elems("}", func() bool {
+		k, ok := d.Name()
+		if !ok || !d.Lit(":") {
+			return false
 		}
+		vs := d.I
+		if _, ok := d.Value(); !ok {
+			return false
+		}
+		members = append(members, member{k, vs, d.I})
+		return true
+	}) {
+		return nil, false
 	}
 	src, off := d.B, 0
 	if d.Own {
@@ -297,38 +294,22 @@ func (d *Decoder) value(depth int) ([]byte, bool) {
 		}
 	case c == '{':
 		d.I++
-		if !d.Lit("}") {
-			for {
-				if !d.rawString() || !d.Lit(":") {
-					return nil, false
-				}
-				if _, ok := d.value(depth + 1); !ok {
-					return nil, false
-				}
-				if d.Lit(",") {
-					continue
-				}
-				if !d.Lit("}") {
-					return nil, false
-				}
-				break
+		if !d.elems("}", func() bool {
+			if !d.rawString() || !d.Lit(":") {
+				return false
 			}
+			_, ok := d.value(depth + 1)
+			return ok
+		}) {
+			return nil, false
 		}
 	case c == '[':
 		d.I++
-		if !d.Lit("]") {
-			for {
-				if _, ok := d.value(depth + 1); !ok {
-					return nil, false
-				}
-				if d.Lit(",") {
-					continue
-				}
-				if !d.Lit("]") {
-					return nil, false
-				}
-				break
-			}
+		if !d.elems("]", func() bool {
+			_, ok := d.value(depth + 1)
+			return ok
+		}) {
+			return nil, false
 		}
 	case c == 't':
 		if !d.Lit("true") {
