@@ -1,10 +1,6 @@
 package sqlite_test
 
-import (
-	"testing"
-
-	"github.com/aiff/aiff/domain"
-)
+import "testing"
 
 // TestIntegrityViewSkipsRowsWhilePending checks that a zone with unsynced local changes is
 // reported as pending without its rows (it is not compared then), and that once the change is
@@ -29,13 +25,7 @@ func TestIntegrityViewSkipsRowsWhilePending(t *testing.T) {
 		t.Errorf("view with a pending change: pending %d, %d states; want 1 and no rows read", v.Pending, len(v.States))
 	}
 
-	p, _ := s.Pending(ctx, 10)
-	c := p[0]
-	h.seq++
-	c.Seq = h.seq
-	if err := s.ApplyRemote(ctx, []domain.Change{c}, c.Seq); err != nil {
-		t.Fatal(err)
-	}
+	echoPending(t, s, h)
 	if v, err = s.Integrity(ctx, "North"); err != nil {
 		t.Fatal(err)
 	}
