@@ -345,6 +345,34 @@ func TestStreamCoalescesWaitingFrames(t *testing.T) {
 	t.Logf("%d frames in %d handler calls", commits, h.calls)
 }
 
+// backlog makes the edits patches of the world's ticket on edge a while the hub refuses
+// every push, then lets pushes through (back, if not nil, sets more hooks under the hub's
+// lock, given the number of pushes so far), wakes the edge and waits for its outbox to
+// settle. It returns that number of pushes.
+func (w *world) backlog(t *testing.T, a *sqlite.Store, sy *client.Syncer, patches []domain.TicketPatch, back func(base int)) int {
+	t.Helper()
+	w.hub.mu.Lock()
+	w.hub.failPushes = 1 << 30
+	w.hub.mu.Unlock()
+	for _, p := range patches {
+		if _, err := a.UpdateTicket(context.Background(), w.ticket.ID, func(tk domain.Ticket) (domain.Ticket, error) {
+			return p.Apply(tk, time.Now())
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.hub.mu.Lock()
+	base := w.hub.pushes
+	w.hub.failPushes = 0
+	if back != nil {
+		back(base)
+	}
+	w.hub.mu.Unlock()
+	sy.Notify()
+	checkFor(t, 10*time.Second, "outbox settled", pendingIs(a, 0))
+	return base
+}
+
 // TestDrainKeepsOrderThroughFaults pushes a backlog of many batches through the pipelined
 // push loop (the next batch read, and the last answer recorded, while a push is in flight)
 // with an answer lost, a push failed and a batch refused along the way: every change reaches
@@ -353,38 +381,30 @@ func TestStreamCoalescesWaitingFrames(t *testing.T) {
 func TestDrainKeepsOrderThroughFaults(t *testing.T) {
 	w := newWorld(t)
 	w.hub.mu.Lock()
-	w.hub.failPushes = 1 << 30 // down while the backlog is written
 	w.hub.refuse = func(c domain.Change) bool { return strings.Contains(string(c.Patch["title"]), "refuse") }
 	w.hub.mu.Unlock()
 	a, sya := w.edgeWith(t, "edge-a", func(sy *client.Syncer) { sy.BatchSize = 10 })
 	checkFor(t, 5*time.Second, "catch-up", cursorIs(a, 2))
 	const edits = 95
+	var patches []domain.TicketPatch
 	for i := range edits {
 		title := fmt.Sprintf("edit %02d", i)
 		if i == 47 {
 			title = "refuse me"
 		}
-		if _, err := a.UpdateTicket(context.Background(), w.ticket.ID, func(tk domain.Ticket) (domain.Ticket, error) {
-			return domain.TicketPatch{Title: domain.Some(title)}.Apply(tk, time.Now())
-		}); err != nil {
-			t.Fatal(err)
-		}
+		patches = append(patches, domain.TicketPatch{Title: domain.Some(title)})
 	}
-	w.hub.mu.Lock()
-	base := w.hub.pushes
-	w.hub.failPushes = 0
-	w.hub.fault = func(push int) string {
-		switch push - base {
-		case 2:
-			return "fail"
-		case 4:
-			return "lose"
+	base := w.backlog(t, a, sya, patches, func(base int) {
+		w.hub.fault = func(push int) string {
+			switch push - base {
+			case 2:
+				return "fail"
+			case 4:
+				return "lose"
+			}
+			return ""
 		}
-		return ""
-	}
-	w.hub.mu.Unlock()
-	sya.Notify()
-	checkFor(t, 10*time.Second, "outbox settled", pendingIs(a, 0))
+	})
 
 	w.hub.mu.Lock()
 	defer w.hub.mu.Unlock()
@@ -423,28 +443,19 @@ func TestDrainKeepsOrderThroughFaults(t *testing.T) {
 func TestPushHalvesWhatTheHubFindsTooLarge(t *testing.T) {
 	w := newWorld(t)
 	w.hub.mu.Lock()
-	w.hub.failPushes = 1 << 30 // down while the backlog is written
 	w.hub.maxChanges = 8
 	w.hub.mu.Unlock()
 	a, sya := w.edgeWith(t, "edge-a", func(sy *client.Syncer) { sy.Client.Limits.MaxFrameBytes = 4 << 10 })
 	checkFor(t, 5*time.Second, "catch-up", cursorIs(a, 2))
+	var patches []domain.TicketPatch
 	for i := range 300 {
 		patch := domain.TicketPatch{Title: domain.Some(fmt.Sprintf("edit %03d", i))}
 		if i == 150 {
 			patch = domain.TicketPatch{Description: domain.Some(strings.Repeat("x", 5000))} // over 4 KiB on its own
 		}
-		if _, err := a.UpdateTicket(context.Background(), w.ticket.ID, func(tk domain.Ticket) (domain.Ticket, error) {
-			return patch.Apply(tk, time.Now())
-		}); err != nil {
-			t.Fatal(err)
-		}
+		patches = append(patches, patch)
 	}
-	w.hub.mu.Lock()
-	base := w.hub.pushes
-	w.hub.failPushes = 0
-	w.hub.mu.Unlock()
-	sya.Notify()
-	checkFor(t, 10*time.Second, "outbox settled", pendingIs(a, 0))
+	base := w.backlog(t, a, sya, patches, nil)
 
 	w.hub.mu.Lock()
 	defer w.hub.mu.Unlock()
