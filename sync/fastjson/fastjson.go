@@ -26,7 +26,7 @@ type Decoder struct {
 	I int
 	// Names, if not nil, interns the strings that repeat from change to change (field names,
 	// origins, actors, entities, ops, zones): each is allocated once per input, not once per
-	// change. It is bounded by MaxNames.
+	// change. It is bounded by maxNames.
 	Names map[string]string
 	// Own copies each change's patch values out of B (one allocation per patch), so that the
 	// changes decoded do not keep B alive: set it when they outlive the input, as a hub's
@@ -35,8 +35,8 @@ type Decoder struct {
 	Own bool
 }
 
-// MaxNames bounds Decoder.Names.
-const MaxNames = 4096
+// maxNames bounds Decoder.Names.
+const maxNames = 4096
 
 // Done reports whether the whole input has been read.
 func (d *Decoder) Done() bool { return d.I == len(d.B) }
@@ -60,7 +60,7 @@ func (d *Decoder) Name() (string, bool) {
 		return s, true
 	}
 	s := string(b)
-	if d.Names != nil && len(d.Names) < MaxNames {
+	if d.Names != nil && len(d.Names) < maxNames {
 		d.Names[s] = s
 	}
 	return s, true
@@ -274,8 +274,8 @@ func (d *Decoder) patch() (map[string]json.RawMessage, bool) {
 	return m, true
 }
 
-// MaxDepth bounds the nesting Value follows (deeper values take the slow path).
-const MaxDepth = 32
+// maxDepth bounds the nesting Value follows (deeper values take the slow path).
+const maxDepth = 32
 
 // Value reads one compact JSON value and returns its bytes (a slice of B, as encoding/json
 // would copy them into a json.RawMessage). Strings may hold escapes here; any whitespace, or
@@ -283,7 +283,7 @@ const MaxDepth = 32
 func (d *Decoder) Value() ([]byte, bool) { return d.value(0) }
 
 func (d *Decoder) value(depth int) ([]byte, bool) {
-	if d.I >= len(d.B) || depth > MaxDepth {
+	if d.I >= len(d.B) || depth > maxDepth {
 		return nil, false
 	}
 	start := d.I
