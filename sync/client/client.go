@@ -490,6 +490,9 @@ func (c *Client) Stream(ctx context.Context, cursor int64, idle time.Duration, h
 			err := conn.Write(wctx, websocket.MessageText, ack)
 			wcancel()
 			if err != nil {
+				if ctx.Err() != nil { // the reader, stopping on ctx, closed the connection
+					return ctx.Err()
+				}
 				return &Error{Op: "stream", Err: fmt.Errorf("send ack: %w", err)}
 			}
 		case *wire.FrameReady:
