@@ -10,9 +10,10 @@ import (
 
 // rowFields describes the top-level JSON fields of a row type, for overlay.
 type rowFields struct {
-	index  map[string]int // JSON name -> struct field index
-	nameAt []string       // struct field index -> JSON name ("" for a field JSON skips)
-	flat   bool           // no embedded structs: every JSON field is a top-level struct field
+	index     map[string]int // JSON name -> struct field index
+	nameAt    []string       // struct field index -> JSON name ("" for a field JSON skips)
+	omitEmpty []bool         // struct field index -> tagged omitempty
+	flat      bool           // no embedded structs: every JSON field is a top-level struct field
 }
 
 var rowFieldsCache sync.Map // reflect.Type -> *rowFields
@@ -21,13 +22,13 @@ func fieldsOf(t reflect.Type) *rowFields {
 	if v, ok := rowFieldsCache.Load(t); ok {
 		return v.(*rowFields)
 	}
-	rf := &rowFields{index: map[string]int{}, nameAt: make([]string, t.NumField()), flat: true}
+	rf := &rowFields{index: map[string]int{}, nameAt: make([]string, t.NumField()), omitEmpty: make([]bool, t.NumField()), flat: true}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if f.Anonymous {
 			rf.flat = false
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if !f.IsExported() || name == "-" {
 			continue
 		}
@@ -36,6 +37,7 @@ func fieldsOf(t reflect.Type) *rowFields {
 		}
 		rf.index[name] = i
 		rf.nameAt[i] = name
+		rf.omitEmpty[i] = slices.Contains(strings.Split(opts, ","), "omitempty")
 	}
 	v, _ := rowFieldsCache.LoadOrStore(t, rf)
 	return v.(*rowFields)
@@ -164,6 +166,26 @@ func plainKey(k string) bool {
 		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
 			return false
 		}
+	}
+	return true
+}
+
+// encoded reports whether json.Marshal writes struct field i holding f at all: not for a
+// field JSON skips, nor for an empty omitempty one (encoding/json's isEmptyValue).
+func (rf *rowFields) encoded(i int, f reflect.Value) bool {
+	if rf.nameAt[i] == "" {
+		return false
+	}
+	if !rf.omitEmpty[i] {
+		return true
+	}
+	switch f.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return f.Len() != 0
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
+		return !f.IsZero()
 	}
 	return true
 }

@@ -287,6 +287,9 @@ func overlayFrom[T any](cur *T, fields iter.Seq2[string, json.RawMessage], patch
 		}
 		vals[i] = v
 	}
+	if out, ok := overlayPlain(rf, cur, vals, patch, patched); ok {
+		return out, nil
+	}
 	var curEnc [][]byte
 	if cur != nil {
 		b, err := json.Marshal(cur)
@@ -336,6 +339,67 @@ func overlayFrom[T any](cur *T, fields iter.Seq2[string, json.RawMessage], patch
 		return out, overlayError(err)
 	}
 	return out, nil
+}
+
+// overlayPlain is overlayFrom's work without encoding/json, for the common case where every
+// value it must decode is plain (plainValue): it keeps cur's value for a field that encodes
+// as its value in vals already (encodesAs) instead of encoding cur to compare. ok is false
+// when some value is not plain; the caller then takes the general route.
+func overlayPlain[T any](rf *rowFields, cur *T, vals []json.RawMessage, patch map[string]json.RawMessage, patched *T) (out T, ok bool) {
+	ov := reflect.ValueOf(&out).Elem()
+	if cur != nil {
+		out = *cur
+		// A field cur's encoding would not hold, and vals does not set, decodes to zero.
+		for i := range rf.nameAt {
+			if vals[i] == nil && ov.Type().Field(i).IsExported() && !rf.encoded(i, ov.Field(i)) {
+				ov.Field(i).SetZero()
+			}
+		}
+	}
+	var pv reflect.Value
+	if patched != nil && exactFields(rf, patch) {
+		pv = reflect.ValueOf(patched).Elem()
+	}
+	for i, v := range vals {
+		if v == nil {
+			continue
+		}
+		f := ov.Field(i)
+		if cur != nil && encodesAs(f, v) {
+			continue
+		}
+		if p, ok := patch[rf.nameAt[i]]; ok && pv.IsValid() && bytes.Equal(p, v) {
+			f.Set(pv.Field(i))
+			continue
+		}
+		if !plainValue(f, v) {
+			return out, false
+		}
+	}
+	return out, true
+}
+
+// plainCanonical reports whether json.Marshal writes each field of n that patch names as
+// exactly its patch value (HTML escaping aside), by encodesAs: checkCanonical's test without
+// encoding n. False also means "not known".
+func plainCanonical(rf *rowFields, n reflect.Value, patch map[string]json.RawMessage) bool {
+	for name, pv := range patch {
+		i, ok := rf.index[name]
+		if !ok {
+			return false
+		}
+		f := n.Field(i)
+		if !rf.encoded(i, f) {
+			if string(pv) != "null" {
+				return false
+			}
+			continue
+		}
+		if !encodesAs(f, pv) {
+			return false
+		}
+	}
+	return true
 }
 
 // exactFields reports whether every name in patch is a JSON field name of rf exactly, so
@@ -406,16 +470,30 @@ func checkCanonical[T any](cur *T, patch map[string]json.RawMessage, norm func(T
 	if err != nil {
 		return zero, err
 	}
-	b, err := json.Marshal(norm(v))
-	if err != nil {
+	n := norm(v)
+	if rf := fieldsOf(reflect.TypeFor[T]()); rf.flat && plainCanonical(rf, reflect.ValueOf(&n).Elem(), patch) {
+		return v, nil
+	}
+	if err := canonicalByEncoding(n, patch); err != nil {
 		return zero, err
+	}
+	return v, nil
+}
+
+// canonicalByEncoding is checkCanonical's test done the general way: n (the patch laid over
+// a zero row, normalized) is encoded, and each patch value must be what the encoding holds
+// for its field, after merge.Canonical.
+func canonicalByEncoding[T any](n T, patch map[string]json.RawMessage) error {
+	b, err := json.Marshal(n)
+	if err != nil {
+		return err
 	}
 	rf := fieldsOf(reflect.TypeFor[T]())
 	enc, ok := rf.byIndex(b)
 	var full map[string]json.RawMessage
 	if !ok {
 		if err := json.Unmarshal(b, &full); err != nil {
-			return zero, err
+			return err
 		}
 	}
 	for f, pv := range patch {
@@ -434,10 +512,10 @@ func checkCanonical[T any](cur *T, patch map[string]json.RawMessage, norm func(T
 		a, err1 := merge.Canonical(pv)
 		w, err2 := merge.Canonical(want)
 		if err1 != nil || err2 != nil || !bytes.Equal(a, w) {
-			return zero, domain.FieldErrorf("patch."+f, "%s is not in canonical form: want %s", f, truncate(string(w), 80))
+			return domain.FieldErrorf("patch."+f, "%s is not in canonical form: want %s", f, truncate(string(w), 80))
 		}
 	}
-	return v, nil
+	return nil
 }
 
 func truncate(s string, n int) string {
