@@ -452,3 +452,43 @@ func PlainScalar(v []byte) bool {
 	d := Decoder{B: v}
 	return d.number() && d.Done()
 }
+
+// PlainList reports whether v is a compact JSON array of PlainScalar strings, numbers,
+// true, false or null (a ticket's skills): encoding/json decodes and encodes such an array
+// again (HTML escaping off) to the same bytes too. Nested arrays and objects are false.
+func PlainList(v []byte) bool {
+	if len(v) < 2 || v[0] != '[' || v[len(v)-1] != ']' {
+		return false
+	}
+	if len(v) == 2 {
+		return true
+	}
+	for i := 1; ; {
+		j := i
+		switch v[i] {
+		case '[', '{', ']', ',':
+			return false
+		case '"':
+			// A plain string holds no quote or backslash, so the next quote ends it (or
+			// PlainScalar refuses what it took for one).
+			for j++; j < len(v) && v[j] != '"'; j++ {
+			}
+			j++
+		default:
+			for j < len(v) && v[j] != ',' && v[j] != ']' {
+				j++
+			}
+		}
+		if j >= len(v) || !PlainScalar(v[i:j]) {
+			return false
+		}
+		switch v[j] {
+		case ',':
+			i = j + 1
+		case ']':
+			return j == len(v)-1
+		default:
+			return false
+		}
+	}
+}

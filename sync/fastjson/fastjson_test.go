@@ -51,6 +51,42 @@ func FuzzPlainScalar(f *testing.F) {
 	})
 }
 
+// FuzzPlainList checks the list shortcut as FuzzPlainScalar checks the scalar one.
+func FuzzPlainList(f *testing.F) {
+	for _, s := range []string{`[]`, `["electric","water"]`, `["a",1,true,null,-2.5]`, `[1,]`, `[,1]`, `[1 ]`, `[[1]]`,
+		`[{}]`, `["a\"b"]`, `["a"b"]`, `["a",`, `[`, `]`, "[\"\u2028\"]", `["<&>"]`, `[01]`, `[1][2]`, `[1]]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		if !PlainList(v) {
+			return
+		}
+		if !json.Valid(v) {
+			t.Fatalf("shortcut accepted %q, which is not valid json", v)
+		}
+		got, err := canonicalSlow(v)
+		if err != nil {
+			t.Fatalf("shortcut accepted %q, which does not decode: %v", v, err)
+		}
+		if !bytes.Equal(got, v) {
+			t.Fatalf("shortcut kept %q, canonical form is %q", v, got)
+		}
+	})
+}
+
+func TestPlainListCoversSkills(t *testing.T) {
+	for _, s := range []string{`[]`, `["electric"]`, `["climbing","electric","water"]`, `[1,2.5,null,true]`} {
+		if !PlainList([]byte(s)) {
+			t.Errorf("%s does not take the shortcut", s)
+		}
+	}
+	for _, s := range []string{`[1,]`, `[ 1]`, `[[]]`, `[{}]`, `["a\"b"]`, `["a"b"]`, `[1]]`, `[`, `"a"`, ``} {
+		if PlainList([]byte(s)) {
+			t.Errorf("%q takes the shortcut", s)
+		}
+	}
+}
+
 // TestPlainScalarCoversCommonValues keeps the shortcut useful: the values patches carry
 // most take it.
 func TestPlainScalarCoversCommonValues(t *testing.T) {

@@ -383,15 +383,19 @@ func normalize(c domain.Change) (domain.Change, error) {
 		if len(c.Patch) == 0 {
 			return c, domain.FieldErrorf("patch", "upsert %s has an empty patch", c.ID)
 		}
-		// A clone copies the map without rehashing it; values are mostly canonical already
-		// and then stay as they are.
-		n.Patch = maps.Clone(c.Patch)
+		// Values are mostly canonical already: the patch is copied only when one is not,
+		// and otherwise the row shares the caller's map (nothing writes a change's patch
+		// once it is made).
+		cloned := false
 		for k, val := range c.Patch {
 			cv, err := Canonical(val)
 			if err != nil {
 				return c, domain.FieldErrorf("patch", "field %q of change %s is not valid json", k, c.ID)
 			}
 			if !bytes.Equal(cv, val) {
+				if !cloned {
+					n.Patch, cloned = maps.Clone(c.Patch), true
+				}
 				n.Patch[k] = cv
 			}
 		}
@@ -416,7 +420,7 @@ func normalize(c domain.Change) (domain.Change, error) {
 // Canonical returns v re-encoded canonically: compact, object keys sorted, numbers as written,
 // no HTML escaping. Equal JSON values from Go encoders have equal canonical forms.
 func Canonical(v json.RawMessage) (json.RawMessage, error) {
-	if fastjson.PlainScalar(v) {
+	if fastjson.PlainScalar(v) || fastjson.PlainList(v) {
 		return v, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(v))
