@@ -2,8 +2,8 @@ package syncstore
 
 import (
 	"encoding/json"
-	"maps"
 	"slices"
+	"strings"
 )
 
 // The log's JSON: how a hub store writes a change's patch and base into its log and reads a
@@ -16,39 +16,53 @@ import (
 // strings), without its reflection and per-value validation when every key and value is
 // already in that form. Anything else falls back to json.Marshal.
 func AppendPatchJSON(dst []byte, patch map[string]json.RawMessage) ([]byte, error) {
+	var buf [32]member[json.RawMessage] // a ticket create's patch has ~20 fields
+	ms, n := buf[:0], 2
 	for k, v := range patch {
 		if !plainKey(k) || !marshalStable(v) {
 			b, err := json.Marshal(patch)
 			return append(dst, b...), err
 		}
+		ms = append(ms, member[json.RawMessage]{k, v})
+		n += len(k) + len(v) + 4
 	}
-	return appendSorted(dst, patch, func(dst []byte, v json.RawMessage) []byte { return append(dst, v...) }), nil
+	return appendSorted(slices.Grow(dst, n), ms, func(dst []byte, v json.RawMessage) []byte { return append(dst, v...) }), nil
 }
 
 // AppendBaseJSON appends exactly what json.Marshal(base) writes (keys sorted), by hand when
 // no key or clock needs escaping (clocks are printable ASCII, but a node name may hold
 // characters json.Marshal escapes), else through json.Marshal.
 func AppendBaseJSON(dst []byte, base map[string]string) []byte {
+	var buf [8]member[string]
+	ms := buf[:0]
 	for k, v := range base {
 		if !plainKey(k) || !plainKey(v) {
 			b, _ := json.Marshal(base) // a map of strings always encodes
 			return append(dst, b...)
 		}
+		ms = append(ms, member[string]{k, v})
 	}
-	return appendSorted(dst, base, func(dst []byte, v string) []byte { return append(append(append(dst, '"'), v...), '"') })
+	return appendSorted(dst, ms, func(dst []byte, v string) []byte { return append(append(append(dst, '"'), v...), '"') })
 }
 
-// appendSorted appends m as a JSON object with its keys (which need no escaping) sorted, each
-// value written by value.
-func appendSorted[V any](dst []byte, m map[string]V, value func([]byte, V) []byte) []byte {
-	keys := slices.Sorted(maps.Keys(m))
+// member is one key and value of a map being written as a JSON object.
+type member[V any] struct {
+	k string
+	v V
+}
+
+// appendSorted appends ms as a JSON object with its keys (which need no escaping) sorted, each
+// value written by value. The members are collected in one pass over the map and sorted in
+// place, rather than sorting its keys and looking each one up again.
+func appendSorted[V any](dst []byte, ms []member[V], value func([]byte, V) []byte) []byte {
+	slices.SortFunc(ms, func(a, b member[V]) int { return strings.Compare(a.k, b.k) })
 	dst = append(dst, '{')
-	for i, k := range keys {
+	for i, m := range ms {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(append(append(dst, '"'), k...), '"', ':')
-		dst = value(dst, m[k])
+		dst = append(append(append(dst, '"'), m.k...), '"', ':')
+		dst = value(dst, m.v)
 	}
 	return append(dst, '}')
 }

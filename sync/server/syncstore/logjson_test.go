@@ -3,6 +3,7 @@ package syncstore
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -20,6 +21,11 @@ func randomPatch(r *rand.Rand) map[string]json.RawMessage {
 	p := map[string]json.RawMessage{}
 	for range r.IntN(6) {
 		p[keySamples[r.IntN(len(keySamples))]] = json.RawMessage(jsonSamples[r.IntN(len(jsonSamples))])
+	}
+	if r.IntN(4) == 0 { // as many fields as a create has, or more than AppendPatchJSON's buffer
+		for range r.IntN(40) {
+			p[fmt.Sprintf("f%02d", r.IntN(60))] = json.RawMessage(jsonSamples[r.IntN(len(jsonSamples))])
+		}
 	}
 	return p
 }
@@ -70,9 +76,39 @@ func TestAppendBaseJSONMatchesMarshal(t *testing.T) {
 		for range r.IntN(5) {
 			base[keySamples[r.IntN(len(keySamples))]] = clocks[r.IntN(len(clocks))]
 		}
+		for range r.IntN(3) * r.IntN(8) { // past AppendBaseJSON's buffer now and then
+			base[fmt.Sprintf("f%02d", r.IntN(20))] = clocks[r.IntN(len(clocks))]
+		}
 		want, _ := json.Marshal(base)
 		if got := AppendBaseJSON(nil, base); !bytes.Equal(got, want) {
 			t.Fatalf("base %v: got %s, json.Marshal gives %s", base, got, want)
 		}
 	}
+}
+
+// BenchmarkAppendPatchJSON logs a ticket create's patch (21 plain fields), as a hub store does
+// for every change it appends, against json.Marshal of the same map:
+//
+//	go test ./sync/server/syncstore -run '^$' -bench AppendPatchJSON -benchmem
+func BenchmarkAppendPatchJSON(b *testing.B) {
+	patch := map[string]json.RawMessage{}
+	for i := range 21 {
+		patch[fmt.Sprintf("field_%02d", (i*8)%21)] = json.RawMessage(jsonSamples[i%2])
+	}
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := AppendPatchJSON(nil, patch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(patch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
