@@ -272,7 +272,6 @@ func overlay[T any](cur *T, fields iter.Seq2[string, json.RawMessage]) (T, error
 // (checkCanonical's result), so its field is what the decode would give. An edit's fields
 // are then not decoded twice.
 func overlayFrom[T any](cur *T, fields iter.Seq2[string, json.RawMessage], patch map[string]json.RawMessage, patched *T) (T, error) {
-	var out T
 	rf := fieldsOf(reflect.TypeFor[T]())
 	if !rf.flat || reflect.TypeFor[T]().Kind() != reflect.Struct {
 		return overlaySlow(cur, maps.Collect(fields))
@@ -290,6 +289,7 @@ func overlayFrom[T any](cur *T, fields iter.Seq2[string, json.RawMessage], patch
 	if out, ok := overlayPlain(rf, cur, vals, patch, patched); ok {
 		return out, nil
 	}
+	var out T
 	var curEnc [][]byte
 	if cur != nil {
 		b, err := json.Marshal(cur)
