@@ -87,3 +87,57 @@ func TestUserDeactivation(t *testing.T) {
 		t.Fatalf("offline login of another user: %d", code)
 	}
 }
+
+// TestRoleChangeReachesEdgeSessions: an admin changes a user's role on the hub while the user
+// has a session on their zone's edge. Once the change syncs, the same token acts in the new
+// role: promoted, it may create tickets; demoted again, it may not, hours before the token
+// would expire.
+func TestRoleChangeReachesEdgeSessions(t *testing.T) {
+	h := newScopeHub(t)
+	north, _ := h.edge(t, "edge-north", "North")
+	h.waitHolds(t, "initial sync", north, "North")
+	user := h.users["North"]
+	tech := api{t: t, base: north.URL()}.login("tech.north", "secret")
+
+	setRole := func(role domain.Role) {
+		t.Helper()
+		var u domain.User
+		if code := h.admin.do("PUT", "/api/users/"+user.ID, map[string]any{"role": role}, &u); code != 200 || u.Role != role {
+			t.Fatalf("set role %s on the hub: %d %+v", role, code, u)
+		}
+		checkFor(t, 15*time.Second, "the role change to reach the edge", func() bool {
+			ru, err := north.Store.GetUser(bg, user.ID)
+			return err == nil && ru.Role == role
+		})
+	}
+	create := func() int {
+		t.Helper()
+		return tech.do("POST", "/api/tickets", map[string]any{"title": "Valve stuck", "zone": "North"}, nil)
+	}
+	me := func() domain.Role {
+		t.Helper()
+		var u domain.User
+		if code := tech.do("GET", "/api/auth/me", nil, &u); code != 200 {
+			t.Fatalf("/api/auth/me: %d", code)
+		}
+		return u.Role
+	}
+
+	if code := create(); code != 403 {
+		t.Fatalf("field user creating a ticket on the edge: %d, want 403", code)
+	}
+	setRole(domain.RoleDispatcher)
+	if code := create(); code != 201 {
+		t.Fatalf("the same session after promotion to dispatcher: %d, want 201", code)
+	}
+	if r := me(); r != domain.RoleDispatcher {
+		t.Fatalf("/api/auth/me after promotion says %s", r)
+	}
+	setRole(domain.RoleField)
+	if code := create(); code != 403 {
+		t.Fatalf("the same session after demotion to field: %d, want 403", code)
+	}
+	if r := me(); r != domain.RoleField {
+		t.Fatalf("/api/auth/me after demotion says %s", r)
+	}
+}

@@ -7,27 +7,35 @@ import (
 	"github.com/aiff/aiff/domain"
 )
 
-// checkActive refuses a token of a user whose replicated row says they were deactivated on
-// the hub: edge tokens have no refresh token to revoke and last a shift, so the replica is
-// what ends them once the deactivation syncs. The row is read on each request (a primary-key
-// read of the local file, cheap next to any route behind it). A user this edge does not hold
-// (a dispatcher without a team, say) is let through, since the hub vouched for them at
-// login, unless the hub said since that they may no longer log in (the edge's login check,
-// edge/logins.go), which the store records for as long as their tokens could last.
-func (s *Server) checkActive(ctx context.Context, p domain.Principal) error {
+// currentPrincipal is p as the replica knows its user now. It refuses a token of a user
+// whose replicated row says they were deactivated on the hub: edge tokens have no refresh
+// token to revoke and last a shift, so the replica is what ends them once the deactivation
+// syncs. For an active user it takes the role and team from the row, as the hub does for
+// its own tokens, so a user an admin demoted or moved to another team loses what the old
+// role or team allowed as soon as the change reaches this edge, not when the token expires.
+// The row is read on each request (a primary-key read of the local file, cheap next to any
+// route behind it). A user this edge does not hold (a dispatcher without a team, say) is let
+// through as the token says, since the hub vouched for them at login, unless the hub said
+// since that they may no longer log in (the edge's login check, edge/logins.go), which the
+// store records for as long as their tokens could last.
+func (s *Server) currentPrincipal(ctx context.Context, p domain.Principal) (domain.Principal, error) {
 	if p.UserID == "" {
-		return nil
+		return p, nil
 	}
 	u, err := s.Store.GetUser(ctx, p.UserID)
 	switch {
 	case domain.ErrorCode(err) == domain.CodeNotFound:
-		return s.checkLoginRevoked(ctx, p)
+		return p, s.checkLoginRevoked(ctx, p)
 	case err != nil:
-		return fmt.Errorf("check user %s: %w", p.UserID, err)
+		return p, fmt.Errorf("check user %s: %w", p.UserID, err)
 	case !u.IsActive:
-		return domain.Errorf(domain.CodeUnauthorized, "user %s is deactivated; ask an admin", u.Username)
+		return p, domain.Errorf(domain.CodeUnauthorized, "user %s is deactivated; ask an admin", u.Username)
 	}
-	return nil
+	p.Role, p.TeamID = u.Role, ""
+	if u.TeamID != nil {
+		p.TeamID = *u.TeamID
+	}
+	return p, nil
 }
 
 // forgetInactiveLogin deletes the cached login of a user the replica says is inactive, for

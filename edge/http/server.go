@@ -208,14 +208,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		c, err := s.Tokens.Verify(strings.TrimSpace(tok))
+		var p domain.Principal
 		if err == nil {
-			err = s.checkActive(r.Context(), c.Principal())
+			p, err = s.currentPrincipal(r.Context(), c.Principal())
 		}
 		if err != nil {
 			s.writeProblem(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(domain.WithPrincipal(r.Context(), c.Principal())))
+		next.ServeHTTP(w, r.WithContext(domain.WithPrincipal(r.Context(), p)))
 	})
 }
 

@@ -90,8 +90,9 @@ func RolesMarkdown() string {
 		"`aiff user add`.\n\n")
 	b.WriteString("`PUT /api/users/{id}` with `is_active: false` deactivates a user everywhere: their refresh tokens are revoked,\n" +
 		"their access tokens are refused within seconds (at once on the replica that took the update), and edges refuse\n" +
-		"their sessions and drop their cached login when the change syncs. An admin cannot deactivate or demote themself\n" +
-		"(`aiff user deactivate` works from the command line).\n")
+		"their sessions and drop their cached login when the change syncs. A change of role or team reaches open sessions\n" +
+		"the same way: the hub and the edges take both from the user's row, not from the token. An admin cannot\n" +
+		"deactivate or demote themself (`aiff user deactivate` works from the command line).\n")
 	return b.String()
 }
 
