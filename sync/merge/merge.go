@@ -121,9 +121,9 @@ type Result struct {
 	Applied []string
 	// Overwritten lists fields whose previously visible value was replaced, sorted.
 	Overwritten []string
-	// Changed holds the new visible value of every field whose value or version changed; a
-	// nil value means the field no longer has one (its only write was rejected).
-	Changed map[string]json.RawMessage
+	// Removed lists fields that had a visible value and no longer have one (their only
+	// standing write turned out to be rejected), sorted. Rare.
+	Removed []string
 	// Deleted: the row became deleted with this change.
 	Deleted bool
 	// Conflicts are the records new with this change, sorted.
@@ -258,7 +258,7 @@ func insertEdit(row Row, prior []domain.Change, n domain.Change, owned bool) (Ro
 		// edit usually sets fields the row has, so it seldom grows.
 		next.Fields = maps.Clone(row.Fields)
 	}
-	res := Result{Changed: make(map[string]json.RawMessage, len(n.Patch))}
+	var res Result
 	var added []Conflict
 	add := func(c domain.Change, field string) {
 		rec := Conflict{Entity: row.Entity, EntityID: row.ID, Field: field, Kind: KindConcurrent, Change: c.ID,
@@ -288,7 +288,6 @@ func insertEdit(row Row, prior []domain.Change, n domain.Change, owned bool) (Ro
 				res.Overwritten = append(res.Overwritten, field)
 			}
 			next.Fields[field] = Field{Value: val, Version: nv}
-			res.Changed[field] = val
 			if res.Applied == nil {
 				res.Applied = make([]string, 0, len(n.Patch))
 			}
@@ -596,13 +595,12 @@ func hubAssigned(c domain.Change, field string) bool {
 
 // diff reports what changed from old to next when n was applied.
 func diff(old, next Row, n domain.Change) Result {
-	res := Result{Changed: map[string]json.RawMessage{}}
+	var res Result
 	for k, f := range next.Fields {
 		o, had := old.Fields[k]
 		if had && o.Version == f.Version {
 			continue
 		}
-		res.Changed[k] = f.Value
 		if had && o.Version.Change != f.Version.Change {
 			res.Overwritten = append(res.Overwritten, k)
 		}
@@ -612,9 +610,10 @@ func diff(old, next Row, n domain.Change) Result {
 	}
 	for k := range old.Fields {
 		if _, ok := next.Fields[k]; !ok {
-			res.Changed[k] = nil
+			res.Removed = append(res.Removed, k)
 		}
 	}
+	slices.Sort(res.Removed)
 	res.Deleted = old.Deleted == nil && next.Deleted != nil
 	before, after := map[string]bool{}, map[string]bool{}
 	for _, c := range old.Conflicts {

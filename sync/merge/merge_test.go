@@ -292,7 +292,7 @@ func TestApplyTwiceIsNoOp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !res.Duplicate || len(res.Changed) != 0 || len(res.Conflicts) != 0 {
+		if !res.Duplicate || len(res.Applied) != 0 || len(res.Removed) != 0 || len(res.Conflicts) != 0 {
 			t.Errorf("re-apply %s: %+v", c.ID, res)
 		}
 		if diff := cmp.Diff(row, next); diff != "" {
@@ -429,7 +429,6 @@ func TestResult(t *testing.T) {
 	}
 	row, res, _ = merge.Apply(row, b)
 	if diff := cmp.Diff(merge.Result{Applied: []string{"title"}, Overwritten: []string{"title"},
-		Changed: map[string]json.RawMessage{"title": json.RawMessage(`"valve"`)},
 		Conflicts: []merge.Conflict{{Entity: domain.EntityTicket, EntityID: ticketID, Field: "title", Kind: merge.KindConcurrent,
 			Change: a.ID, Origin: "hub", Actor: "user.hub", HLC: a.HLC, Value: json.RawMessage(`"pump"`)}},
 	}, res); diff != "" {

@@ -205,16 +205,12 @@ func (ps *pusher) materialize(ctx context.Context, k RowKey, cur any, exists boo
 func visibleFields(row merge.Row, res merge.Result) iter.Seq2[string, json.RawMessage] {
 	return func(yield func(string, json.RawMessage) bool) {
 		for f, v := range row.Fields {
-			val := v.Value
-			if c, ok := res.Changed[f]; ok && c == nil {
-				val = jsonNull
-			}
-			if !yield(f, val) {
+			if !yield(f, v.Value) {
 				return
 			}
 		}
-		for f, v := range res.Changed {
-			if _, held := row.Fields[f]; v == nil && !held && !yield(f, jsonNull) {
+		for _, f := range res.Removed {
+			if _, held := row.Fields[f]; !held && !yield(f, jsonNull) {
 				return
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aiff/aiff/domain"
+	"github.com/aiff/aiff/sync/merge"
 )
 
 // overlayValues are field values for the overlay property test: right and wrong JSON types,
@@ -150,5 +151,22 @@ func TestOverlayKeepsHiddenFieldsZero(t *testing.T) {
 	}
 	if got.PasswordHash != "" || got.Email != "a@b.c" || got.Username != "ann" || u.Email != "" {
 		t.Fatalf("overlay gave %+v from %+v", got, u)
+	}
+}
+
+// TestVisibleFieldsNullsRemovedFields: a field whose value merge removed (its only write was
+// rejected) is laid over the typed row as null, so the row does not keep the stale value;
+// the others come from the merge state.
+func TestVisibleFieldsNullsRemovedFields(t *testing.T) {
+	row := merge.Row{Fields: map[string]merge.Field{"title": {Value: json.RawMessage(`"pump"`)}}}
+	got := maps.Collect(visibleFields(row, merge.Result{Removed: []string{"description"}}))
+	want := map[string]json.RawMessage{"title": json.RawMessage(`"pump"`), "description": jsonNull}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("visible fields %s, want %s", mustJSON(got), mustJSON(want))
+	}
+	cur := domain.Ticket{Title: "old", Description: "stale"}
+	tk, err := overlay(&cur, visibleFields(row, merge.Result{Removed: []string{"description"}}))
+	if err != nil || tk.Title != "pump" || tk.Description != "" {
+		t.Fatalf("overlay gave %+v, %v", tk, err)
 	}
 }
