@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aiff/aiff/domain"
@@ -272,7 +273,15 @@ func overlayFrom[T any](cur *T, fields iter.Seq2[string, json.RawMessage], patch
 	if !rf.flat || reflect.TypeFor[T]().Kind() != reflect.Struct {
 		return overlaySlow(cur, maps.Collect(fields))
 	}
-	vals := make([]json.RawMessage, len(rf.nameAt))
+	// vals escapes through the loop over fields (a function), so it comes from a pool: this
+	// runs for every pushed change. Nothing keeps it past the return.
+	vp := valsPool.Get().(*[]json.RawMessage)
+	vals := slices.Grow((*vp)[:0], len(rf.nameAt))[:len(rf.nameAt)]
+	defer func() {
+		clear(vals)
+		*vp = vals[:0]
+		valsPool.Put(vp)
+	}()
 	for k, v := range fields {
 		i, ok := rf.index[k]
 		if !ok || !plainKey(k) {
@@ -397,6 +406,8 @@ func plainCanonical(rf *rowFields, n reflect.Value, patch map[string]json.RawMes
 	}
 	return true
 }
+
+var valsPool = sync.Pool{New: func() any { return new([]json.RawMessage) }}
 
 // exactFields reports whether every name in patch is a JSON field name of rf exactly, so
 // that a decode of patch sets those fields and no others (no case-insensitive matches).
