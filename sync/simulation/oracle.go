@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aiff/aiff/domain"
+	edgesqlite "github.com/aiff/aiff/edge/sqlite"
 	"github.com/aiff/aiff/sync/client"
 	"github.com/aiff/aiff/sync/hlc"
 	"github.com/aiff/aiff/sync/merge"
@@ -301,6 +302,21 @@ func (w *world) diffRows(ctx context.Context, e *edgeNode, hubRows []merge.Row) 
 	return b.String()
 }
 
+// deadLetters are every edge's dead letters by change id.
+func (w *world) deadLetters(ctx context.Context) (map[string]edgesqlite.DeadLetter, error) {
+	out := map[string]edgesqlite.DeadLetter{}
+	for _, e := range w.edges {
+		dl, err := e.store.DeadLetters(ctx, 1<<20)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range dl {
+			out[d.Change.ID] = d
+		}
+	}
+	return out, nil
+}
+
 // checkAcked: every write acknowledged on an edge is in the hub's log exactly once, or in the
 // edge's dead-letter list with a reason — never both, never neither (invariants 1 and 2).
 func (w *world) checkAcked(ctx context.Context, log []domain.Change) error {
@@ -441,14 +457,39 @@ func (w *world) checkConflicts(ctx context.Context, keys []syncstore.RowKey, row
 			}
 		}
 	}
-	for ck, c := range stored {
-		if !want[ck] && c.Resolution != "withdrawn" {
-			return violation("conflict-recorded", "hub records conflict %+v (resolution %q) that merge of the log does not find", ck, c.Resolution)
-		}
-	}
 	byID := make(map[string]domain.Change, len(log))
 	for _, c := range log {
 		byID[c.ID] = c
+	}
+	var dead map[string]edgesqlite.DeadLetter
+	for ck, c := range stored {
+		if ck.kind == merge.KindRefused {
+			// Not merge's: the hub refused the change at push, so it is not in the log, and
+			// the edge that pushed it holds it as a conflict in its dead letters.
+			if dead == nil {
+				var err error
+				if dead, err = w.deadLetters(ctx); err != nil {
+					return err
+				}
+			}
+			d, isDead := dead[ck.change]
+			switch {
+			case byID[ck.change].ID != "":
+				return violation("conflict-recorded", "hub records change %s as refused (%s), yet it is in the log", ck.change, ck.field)
+			case !isDead || d.Code != domain.CodeConflict:
+				return violation("conflict-recorded", "hub records change %s as refused (%s); no edge dead-lettered it as a conflict (%+v)", ck.change, ck.field, d)
+			}
+			want, _ := merge.Canonical(d.Change.Patch[ck.field])
+			got, _ := merge.Canonical(c.Value)
+			if string(want) != string(got) {
+				return violation("conflict-recorded", "refused change %s: the record keeps %s for %s, the change wrote %s", ck.change, got, ck.field, want)
+			}
+			w.rep.Refused++
+			continue
+		}
+		if !want[ck] && c.Resolution != "withdrawn" {
+			return violation("conflict-recorded", "hub records conflict %+v (resolution %q) that merge of the log does not find", ck, c.Resolution)
+		}
 	}
 	for _, p := range w.pairs {
 		ca, okA := byID[p.a]

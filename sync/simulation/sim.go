@@ -41,6 +41,7 @@ type Report struct {
 	Acked     int            // local writes acknowledged on edges
 	Dead      int            // of them, dead-lettered by the hub
 	Conflicts int            // conflict records on the hub
+	Refused   int            // of them, pushed changes the hub refused (kind refused)
 	Requests  int            // HTTP requests that reached the hub
 	Results   map[string]int // push results the hub answered, by status (delivered or lost)
 }
@@ -56,8 +57,8 @@ func (r Report) String() string {
 	}) {
 		ops = append(ops, fmt.Sprintf("%s=%d", k, r.Ops[k]))
 	}
-	return fmt.Sprintf("seed %d: %d steps, hub head %d, %d acked edge writes (%d dead-lettered), %d conflict records, %d requests, push results %v; ops %s",
-		r.Seed, r.Steps, r.HubHead, r.Acked, r.Dead, r.Conflicts, r.Requests, r.Results, strings.Join(ops, " "))
+	return fmt.Sprintf("seed %d: %d steps, hub head %d, %d acked edge writes (%d dead-lettered), %d conflict records (%d refused pushes), %d requests, push results %v; ops %s",
+		r.Seed, r.Steps, r.HubHead, r.Acked, r.Dead, r.Conflicts, r.Refused, r.Requests, r.Results, strings.Join(ops, " "))
 }
 
 // Violation is a broken invariant: the simulation found a bug (as opposed to failing to run).
