@@ -916,8 +916,17 @@ func TestStreamsShareFrames(t *testing.T) {
 		}
 	}
 	// north and north2 share a scope; south, both and admin have one each (admin's is every
-	// zone, which is not the same scope as both's two, even while only two zones exist).
-	if built, shared := streamFrames(t, "built")-built0, streamFrames(t, "shared")-shared0; built != 4 || shared != 1 {
+	// zone, which is not the same scope as both's two, even while only two zones exist). A
+	// stream counts its frame once written, so a client may hold it a moment before that:
+	// wait for all five to be counted.
+	var built, shared float64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		built, shared = streamFrames(t, "built")-built0, streamFrames(t, "shared")-shared0
+		if built+shared >= 5 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if built != 4 || shared != 1 {
 		t.Errorf("frames built %v, shared %v; want 4 and 1", built, shared)
 	}
 }
