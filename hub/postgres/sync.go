@@ -52,6 +52,26 @@ func (t *syncTx) KnownChanges(ctx context.Context, ids []string) (map[string]int
 	return scanKnown(rows)
 }
 
+func (t *syncTx) LoggedClocks(ctx context.Context, ids []string) (map[string]string, error) {
+	rows, err := t.tx.Query(ctx, "SELECT id, hlc FROM changes WHERE id = ANY($1)", ids)
+	if err != nil {
+		return nil, fmt.Errorf("logged clocks: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, h string
+		if err := rows.Scan(&id, &h); err != nil {
+			return nil, err
+		}
+		out[id] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("logged clocks: %w", err)
+	}
+	return out, nil
+}
+
 // scanKnown reads KnownChanges' result and closes rows.
 func scanKnown(rows pgx.Rows) (map[string]int64, error) {
 	defer rows.Close()

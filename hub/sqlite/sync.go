@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,6 +127,30 @@ func (t *syncTx) exec(ctx context.Context, query string, args ...any) (sql.Resul
 		t.stmts[query] = st
 	}
 	return st.ExecContext(ctx, args...)
+}
+
+func (t *syncTx) LoggedClocks(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for chunk := range slices.Chunk(ids, 500) {
+		ph, args := inList(chunk)
+		rows, err := t.tx.QueryContext(ctx, "SELECT id, hlc FROM changes WHERE id IN ("+ph+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("logged clocks: %w", err)
+		}
+		for rows.Next() {
+			var id, h string
+			if err := rows.Scan(&id, &h); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = h
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("logged clocks: %w", err)
+		}
+	}
+	return out, nil
 }
 
 func (t *syncTx) KnownChanges(ctx context.Context, ids []string) (map[string]int64, error) {

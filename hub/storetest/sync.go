@@ -552,6 +552,18 @@ func testPushSkew(t *testing.T, open SyncFactory) {
 	if ts, _ := hlc.Parse(resp.HLC); ts.Time().After(e.clock.Now().Add(time.Minute)) {
 		t.Errorf("hub clock %s moved past the skew bound", resp.HLC)
 	}
+	// The answer was lost, say: the origin sends the batch again and learns the clamped clock
+	// a second time (a plain duplicate would leave it ordering the change by its own clock).
+	again := e.push(e.p, c, slight)
+	if diff := gocmp.Diff([]string{"clamped", "duplicate"}, statuses(again.Results)); diff != "" {
+		t.Fatalf("results of the re-sent batch (-want +got):\n%s", diff)
+	}
+	if r := again.Results[0]; r.HLC != resp.Results[0].HLC || r.Seq != resp.Results[0].Seq {
+		t.Errorf("re-sent clamped change answered %+v, first answer %+v", r, resp.Results[0])
+	}
+	if r := again.Results[1]; r.HLC != "" || r.Seq != resp.Results[1].Seq {
+		t.Errorf("re-sent accepted change answered %+v", r)
+	}
 }
 
 func testPushConcurrent(t *testing.T, open SyncFactory) {

@@ -29,14 +29,25 @@ func (w *world) ticketsIn(zones []string) []ticketRef {
 	return out
 }
 
-// edgeTicket picks a ticket the edge holds (live), or ok=false.
-func (w *world) edgeTicket(ctx context.Context, e *edgeNode) (domain.Ticket, bool) {
+// edgeTicket picks a ticket the edge holds (live), or ok=false. A ticket the edge shows
+// without its create's fields breaks an invariant: the workload moves no ticket into an
+// edge's zones, so every ticket an edge holds came with its create. (An edge that held its
+// own change at its fast clock while the hub had clamped it once showed a ticket as nothing
+// but the status of a cancellation that sorted before the create.)
+func (w *world) edgeTicket(ctx context.Context, e *edgeNode) (domain.Ticket, bool, error) {
 	cands := w.ticketsIn(e.zones)
 	if len(cands) == 0 {
-		return domain.Ticket{}, false
+		return domain.Ticket{}, false, nil
 	}
-	t, err := e.store.GetTicket(ctx, pick(w.rng, cands).id)
-	return t, err == nil
+	id := pick(w.rng, cands).id
+	t, err := e.store.GetTicket(ctx, id)
+	if err != nil {
+		return t, false, nil
+	}
+	if t.ID != id || t.Zone == "" {
+		return t, false, violation("edge-row-whole", "%s shows ticket %s without its create: %+v", e.name, id, t)
+	}
+	return t, true, nil
 }
 
 // localWrite runs one edge write and records what it acknowledged. It returns the new change
@@ -116,12 +127,12 @@ func (w *world) transition(t domain.Ticket, to domain.Status, at time.Time) (dom
 
 func (w *world) edgeTransition(ctx context.Context) error {
 	e := w.pickEdge()
-	t, ok := w.edgeTicket(ctx, e)
+	t, ok, err := w.edgeTicket(ctx, e)
 	if !ok {
-		return nil
+		return err
 	}
 	to := w.nextStatus(t)
-	_, err := w.localWrite(ctx, e, fmt.Sprintf("ticket %s %s -> %s", short(t.ID), t.Status, to), func(ctx context.Context) error {
+	_, err = w.localWrite(ctx, e, fmt.Sprintf("ticket %s %s -> %s", short(t.ID), t.Status, to), func(ctx context.Context) error {
 		_, err := e.store.UpdateTicket(ctx, t.ID, func(cur domain.Ticket) (domain.Ticket, error) {
 			return w.transition(cur, to, e.now())
 		})
@@ -151,12 +162,12 @@ func (w *world) editPatch(who string) (string, domain.TicketPatch) {
 
 func (w *world) edgeEdit(ctx context.Context) error {
 	e := w.pickEdge()
-	t, ok := w.edgeTicket(ctx, e)
+	t, ok, err := w.edgeTicket(ctx, e)
 	if !ok {
-		return nil
+		return err
 	}
 	field, p := w.editPatch(e.name)
-	_, err := w.localWrite(ctx, e, fmt.Sprintf("edit %s of %s", field, short(t.ID)), func(ctx context.Context) error {
+	_, err = w.localWrite(ctx, e, fmt.Sprintf("edit %s of %s", field, short(t.ID)), func(ctx context.Context) error {
 		_, err := e.store.UpdateTicket(ctx, t.ID, func(cur domain.Ticket) (domain.Ticket, error) { return p.Apply(cur, e.now()) })
 		return err
 	})
@@ -165,12 +176,12 @@ func (w *world) edgeEdit(ctx context.Context) error {
 
 func (w *world) edgeAssign(ctx context.Context) error {
 	e := w.pickEdge()
-	t, ok := w.edgeTicket(ctx, e)
+	t, ok, err := w.edgeTicket(ctx, e)
 	if !ok {
-		return nil
+		return err
 	}
 	team := pick(w.rng, w.teams[t.Zone])
-	_, err := w.localWrite(ctx, e, fmt.Sprintf("assign %s to %s", short(t.ID), short(team)), func(ctx context.Context) error {
+	_, err = w.localWrite(ctx, e, fmt.Sprintf("assign %s to %s", short(t.ID), short(team)), func(ctx context.Context) error {
 		_, err := e.store.AssignTickets(ctx, []string{t.ID}, team)
 		return err
 	})
@@ -179,11 +190,11 @@ func (w *world) edgeAssign(ctx context.Context) error {
 
 func (w *world) edgeDelete(ctx context.Context) error {
 	e := w.pickEdge()
-	t, ok := w.edgeTicket(ctx, e)
+	t, ok, err := w.edgeTicket(ctx, e)
 	if !ok {
-		return nil
+		return err
 	}
-	_, err := w.localWrite(ctx, e, "delete "+short(t.ID), func(ctx context.Context) error { return e.store.DeleteTicket(ctx, t.ID) })
+	_, err = w.localWrite(ctx, e, "delete "+short(t.ID), func(ctx context.Context) error { return e.store.DeleteTicket(ctx, t.ID) })
 	return err
 }
 

@@ -26,6 +26,9 @@ type RowKey struct {
 type Tx interface {
 	// KnownChanges returns the log seq of each of ids that is already in the log.
 	KnownChanges(ctx context.Context, ids []string) (map[string]int64, error)
+	// LoggedClocks returns the logged hlc of each of ids that is in the log. Push asks it
+	// only for re-sent changes, to answer one it clamped with its clock again.
+	LoggedClocks(ctx context.Context, ids []string) (map[string]string, error)
 	// LockRows returns the typed rows of keys that exist (tombstones included), locked
 	// against other writers until the transaction ends.
 	LockRows(ctx context.Context, keys []RowKey) (map[RowKey]any, error)
@@ -211,6 +214,10 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 		return wire.PushResponse{}, err
 	}
 	ps.states, ps.horizon = states, horizon.HLC
+	clamped, err := reclamped(ctx, tx, changes, known)
+	if err != nil {
+		return wire.PushResponse{}, err
+	}
 	results := make([]wire.Result, len(changes))
 	at := make([]int, len(changes)) // index into w.Changes of each accepted change
 	inBatch := map[string]bool{}
@@ -219,6 +226,9 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 		at[i] = -1
 		if seq, ok := known[c.ID]; ok {
 			results[i].Status, results[i].Seq = wire.Duplicate, seq
+			if h, ok := clamped[c.ID]; ok {
+				results[i].Status, results[i].HLC = wire.Clamped, h
+			}
 			continue
 		}
 		if inBatch[c.ID] {
@@ -270,6 +280,39 @@ func push(ctx context.Context, tx Tx, clock *hlc.Clock, now time.Time, sc scope,
 	}
 	ps.remember(keys, stamps, horizon.HLC)
 	return wire.PushResponse{Results: results, Cursor: head, HLC: clock.Now().String()}, nil
+}
+
+// reclamped returns the logged clock of each re-sent change of changes (one known holds)
+// that the hub clamped when it first took it: a re-sent change is answered as it was the
+// first time, so an origin whose first answer was lost still learns the clock every replica
+// orders the change by. Until it does, it holds the change at its own clock, ahead of the
+// hub's later changes to the row: a cancellation clamped on arrival would sort before the
+// ticket's create, and its replica would show a ticket without fields.
+func reclamped(ctx context.Context, tx Tx, changes []domain.Change, known map[string]int64) (map[string]string, error) {
+	var ids []string
+	for _, c := range changes {
+		if _, ok := known[c.ID]; ok && c.Origin != domain.HubOrigin {
+			ids = append(ids, c.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	logged, err := tx.LoggedClocks(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, c := range changes {
+		h, ok := logged[c.ID]
+		if !ok || h == c.HLC {
+			continue
+		}
+		if ts, err := hlc.Parse(h); err == nil && ts.Node == domain.HubOrigin {
+			out[c.ID] = h
+		}
+	}
+	return out, nil
 }
 
 // refused records a change the push refused for not fitting the row as the hub holds it

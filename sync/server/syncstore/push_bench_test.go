@@ -64,6 +64,16 @@ func (t *memTx) KnownChanges(_ context.Context, ids []string) (map[string]int64,
 	return out, nil
 }
 
+func (t *memTx) LoggedClocks(_ context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, id := range ids {
+		if seq, ok := t.s.known[id]; ok {
+			out[id] = t.s.log[seq-1].HLC
+		}
+	}
+	return out, nil
+}
+
 func (t *memTx) LockRows(_ context.Context, keys []RowKey) (map[RowKey]any, error) {
 	out := make(map[RowKey]any, len(keys))
 	for _, k := range keys {
