@@ -57,35 +57,29 @@ func (t *syncTx) LoggedClocks(ctx context.Context, ids []string) (map[string]str
 	if err != nil {
 		return nil, fmt.Errorf("logged clocks: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var id, h string
-		if err := rows.Scan(&id, &h); err != nil {
-			return nil, err
-		}
-		out[id] = h
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("logged clocks: %w", err)
-	}
-	return out, nil
+	return scanByID[string](rows, "logged clocks")
 }
 
 // scanKnown reads KnownChanges' result and closes rows.
 func scanKnown(rows pgx.Rows) (map[string]int64, error) {
+	return scanByID[int64](rows, "known changes")
+}
+
+// scanByID reads rows of (id, value) into a map and closes rows; what names the read in
+// errors.
+func scanByID[V any](rows pgx.Rows, what string) (map[string]V, error) {
 	defer rows.Close()
-	out := map[string]int64{}
+	out := map[string]V{}
 	for rows.Next() {
 		var id string
-		var seq int64
-		if err := rows.Scan(&id, &seq); err != nil {
+		var v V
+		if err := rows.Scan(&id, &v); err != nil {
 			return nil, err
 		}
-		out[id] = seq
+		out[id] = v
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("known changes: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }

@@ -130,50 +130,37 @@ func (t *syncTx) exec(ctx context.Context, query string, args ...any) (sql.Resul
 }
 
 func (t *syncTx) LoggedClocks(ctx context.Context, ids []string) (map[string]string, error) {
-	out := map[string]string{}
-	for chunk := range slices.Chunk(ids, 500) {
-		ph, args := inList(chunk)
-		rows, err := t.tx.QueryContext(ctx, "SELECT id, hlc FROM changes WHERE id IN ("+ph+")", args...)
-		if err != nil {
-			return nil, fmt.Errorf("logged clocks: %w", err)
-		}
-		for rows.Next() {
-			var id, h string
-			if err := rows.Scan(&id, &h); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[id] = h
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("logged clocks: %w", err)
-		}
-	}
-	return out, nil
+	return queryByID[string](ctx, t.tx, "SELECT id, hlc FROM changes WHERE id IN (%s)", ids, "logged clocks")
 }
 
 func (t *syncTx) KnownChanges(ctx context.Context, ids []string) (map[string]int64, error) {
-	out := map[string]int64{}
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(len(ids), start+500)]
+	return queryByID[int64](ctx, t.tx, "SELECT id, seq FROM changes WHERE id IN (%s)", ids, "known changes")
+}
+
+// queryByID runs query (an (id, value) select whose %s takes an IN list) for ids, 500 at a
+// time, and returns the values by id; what names the read in errors.
+func queryByID[V any](ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, ids []string, what string) (map[string]V, error) {
+	out := map[string]V{}
+	for chunk := range slices.Chunk(ids, 500) {
 		ph, args := inList(chunk)
-		rows, err := t.tx.QueryContext(ctx, "SELECT id, seq FROM changes WHERE id IN ("+ph+")", args...)
+		rows, err := q.QueryContext(ctx, fmt.Sprintf(query, ph), args...)
 		if err != nil {
-			return nil, fmt.Errorf("known changes: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		for rows.Next() {
 			var id string
-			var seq int64
-			if err := rows.Scan(&id, &seq); err != nil {
+			var v V
+			if err := rows.Scan(&id, &v); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			out[id] = seq
+			out[id] = v
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
 	return out, nil
