@@ -358,6 +358,10 @@ func (t *syncTx) Write(ctx context.Context, w *syncstore.Write) (int64, error) {
 			WHERE entity = $2 AND entity_id = $3 AND field = $4 AND change_id = $5 AND kind = $6 AND resolved_at IS NULL`,
 			w.Now, string(c.Entity), c.EntityID, c.Field, c.Change, string(c.Kind))
 	}
+	if ids := syncstore.EdgeMade(w.Changes); len(ids) > 0 {
+		b.Queue(`UPDATE sync_conflicts SET resolved_at = $1, resolved_by = 'system', resolution = 'withdrawn'
+			WHERE kind = 'refused' AND resolved_at IS NULL AND change_id = ANY($2)`, w.Now, ids)
+	}
 	if b.Len() > 0 {
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return 0, fmt.Errorf("record conflicts: %w", err)

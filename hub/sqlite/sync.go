@@ -339,6 +339,13 @@ func (t *syncTx) Write(ctx context.Context, w *syncstore.Write) (int64, error) {
 			return 0, fmt.Errorf("withdraw conflict: %w", err)
 		}
 	}
+	for chunk := range slices.Chunk(syncstore.EdgeMade(w.Changes), 500) {
+		ph, args := inList(chunk)
+		if _, err := tx.ExecContext(ctx, `UPDATE sync_conflicts SET resolved_at = ?, resolved_by = 'system', resolution = 'withdrawn'
+			WHERE kind = 'refused' AND resolved_at IS NULL AND change_id IN (`+ph+`)`, append([]any{micros(w.Now)}, args...)...); err != nil {
+			return 0, fmt.Errorf("withdraw refusals: %w", err)
+		}
+	}
 	return head, nil
 }
 

@@ -43,6 +43,7 @@ func RunSync(t *testing.T, open SyncFactory) {
 		{"PushFieldUser", testPushFieldUser},
 		{"PushNotes", testPushNotes},
 		{"PushRejections", testPushRejections},
+		{"RefusalWithdrawnWhenAccepted", testRefusalWithdrawnWhenAccepted},
 		{"PushAtomic", testPushAtomic},
 		{"PushMergeEqualsReplay", testPushMerge},
 		{"PushSkew", testPushSkew},
@@ -432,6 +433,43 @@ func testPushRejections(t *testing.T, open SyncFactory) {
 	if c.Kind != merge.KindRefused || c.Field != "status" || string(c.Value) != `"closed"` || c.Change != illegal.ID ||
 		c.EntityID != tk.ID || c.Zone != "north" || c.Seq != head+2 || c.ResolvedAt != nil {
 		t.Errorf("refusal record = %+v", c)
+	}
+}
+
+// testRefusalWithdrawnWhenAccepted: a status move the hub refuses (resolved straight from
+// open) is recorded (kind refused); its answer is lost, the ticket moves on meanwhile, and
+// the move, sent again, now fits (it loses last-writer-wins to the later status and changes
+// nothing that needs a transition). The push that logs it withdraws the refusal record, so
+// a dispatcher does not see a change as refused that is in the log.
+func testRefusalWithdrawnWhenAccepted(t *testing.T, open SyncFactory) {
+	e := newSyncEnv(t, open)
+	e.zone("north")
+	tm := e.team("crew", "north")
+	tk := e.ticket("job", "north", domain.PriorityLow)
+	early := e.change(domain.EntityTicket, tk.ID, domain.OpUpsert, map[string]any{"status": "resolved"})
+	if got := statuses(e.push(e.p, early).Results); !slices.Equal(got, []string{"rejected:conflict"}) {
+		t.Fatalf("resolved straight from open: %v, want rejected:conflict", got)
+	}
+	open1 := must[domain.Page[syncstore.Conflict]](t)(e.ss.ListConflicts(e.ctx, syncstore.ConflictFilter{}))
+	if len(open1.Items) != 1 || open1.Items[0].Kind != merge.KindRefused || open1.Items[0].ResolvedAt != nil {
+		t.Fatalf("records after the refusal: %+v", open1.Items)
+	}
+	e.clock.Advance(time.Second)
+	assign := e.change(domain.EntityTicket, tk.ID, domain.OpUpsert, map[string]any{"status": "assigned", "assigned_team": tm.ID})
+	if got := statuses(e.push(e.p, assign).Results); !slices.Equal(got, []string{"accepted"}) {
+		t.Fatalf("assign: %v", got)
+	}
+	if got := statuses(e.push(e.p, early).Results); !slices.Equal(got, []string{"accepted"}) {
+		t.Fatalf("the refused move sent again after the assignment: %v, want accepted", got)
+	}
+	if got := must[domain.Ticket](t)(e.s.GetTicket(e.ctx, tk.ID)); got.Status != domain.StatusAssigned {
+		t.Errorf("status %s, want assigned (the later write)", got.Status)
+	}
+	page := must[domain.Page[syncstore.Conflict]](t)(e.ss.ListConflicts(e.ctx, syncstore.ConflictFilter{}))
+	for _, c := range page.Items {
+		if c.Kind == merge.KindRefused && c.Change == early.ID && (c.ResolvedAt == nil || c.Resolution != "withdrawn") {
+			t.Errorf("refusal record of a change now in the log: %+v, want resolved withdrawn", c)
+		}
 	}
 }
 

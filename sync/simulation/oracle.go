@@ -473,6 +473,14 @@ func (w *world) checkConflicts(ctx context.Context, keys []syncstore.RowKey, row
 				}
 			}
 			d, isDead := dead[ck.change]
+			if c.Resolution == "withdrawn" {
+				// Sent again after a lost answer and accepted: the push that logged it
+				// withdrew the record.
+				if byID[ck.change].ID == "" {
+					return violation("conflict-recorded", "hub withdrew the refusal of %s (%s), which is not in the log", ck.change, ck.field)
+				}
+				continue
+			}
 			switch {
 			case byID[ck.change].ID != "":
 				return violation("conflict-recorded", "hub records change %s as refused (%s), yet it is in the log", ck.change, ck.field)

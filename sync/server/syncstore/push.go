@@ -60,7 +60,21 @@ type Write struct {
 	// Conflicts are new conflict records; Write sets Conflict.Seq from Changes[Change].Seq.
 	Conflicts []NewConflict
 	// Withdrawn are earlier records that no longer hold: mark them resolved "withdrawn".
+	// A store also withdraws every open record of kind refused whose change it appends
+	// (EdgeMade): the change was refused once, its answer lost, and is accepted now.
 	Withdrawn []merge.Conflict
+}
+
+// EdgeMade returns the ids of the changes of cs not made by the hub: those a push may have
+// refused before (the hub records no refusal of its own changes).
+func EdgeMade(cs []domain.Change) []string {
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		if c.Origin != domain.HubOrigin {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
 }
 
 // Put is one typed row write.
