@@ -139,9 +139,7 @@ func (t *syncTx) KnownChanges(ctx context.Context, ids []string) (map[string]int
 
 // queryByID runs query (an (id, value) select whose %s takes an IN list) for ids, 500 at a
 // time, and returns the values by id; what names the read in errors.
-func queryByID[V any](ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, query string, ids []string, what string) (map[string]V, error) {
+func queryByID[V any](ctx context.Context, q *tx, query string, ids []string, what string) (map[string]V, error) {
 	out := map[string]V{}
 	for chunk := range slices.Chunk(ids, 500) {
 		ph, args := inList(chunk)
