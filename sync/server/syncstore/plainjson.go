@@ -214,48 +214,27 @@ func plainStringValue(v []byte) (string, bool) {
 
 // plainNumber reports whether v is a JSON number.
 func plainNumber(v []byte) bool {
-	return v[0] != '"' && v[0] != 't' && v[0] != 'f' && v[0] != 'n' && v[0] != '[' && v[0] != '{' && fastjson.PlainScalar(v)
+	return (v[0] == '-' || '0' <= v[0] && v[0] <= '9') && fastjson.PlainScalar(v)
 }
 
-// plainStrings walks v, a compact JSON array of plain strings, calling each (if not nil)
-// with every element's bytes between quotes; it returns their number, or false if v is not
-// such an array.
+// plainStrings walks v, a compact JSON array of plain strings (a fastjson.PlainList of
+// strings only), calling each (if not nil) with every element's bytes between quotes; it
+// returns their number, or false if v is not such an array.
 func plainStrings(v []byte, each func([]byte)) (int, bool) {
-	if len(v) < 2 || v[0] != '[' || v[len(v)-1] != ']' {
+	if !fastjson.PlainList(v) {
 		return 0, false
 	}
-	if len(v) == 2 {
-		return 0, true
-	}
 	n := 0
-	for i := 1; ; {
+	// A PlainList's strings hold no quote: each element ends at the next one.
+	for i := 1; i < len(v)-1; n++ {
 		if v[i] != '"' {
-			return 0, false
+			return 0, false // a number, true, false or null
 		}
-		j := i + 1
-		for j < len(v) && v[j] != '"' {
-			if v[j] == '\\' {
-				return 0, false
-			}
-			j++
-		}
-		if j+1 >= len(v) || !plainString(v[i:j+1]) {
-			return 0, false
-		}
+		j := i + 1 + bytes.IndexByte(v[i+1:], '"')
 		if each != nil {
 			each(v[i+1 : j])
 		}
-		n++
-		switch v[j+1] {
-		case ',':
-			i = j + 2
-			if i >= len(v)-1 {
-				return 0, false
-			}
-		case ']':
-			return n, j+2 == len(v)
-		default:
-			return 0, false
-		}
+		i = j + 2 // past the quote and the comma (or the closing bracket)
 	}
+	return n, true
 }
