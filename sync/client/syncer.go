@@ -328,9 +328,10 @@ func (s *Syncer) pushPart(ctx context.Context, batch []domain.Change) (int, erro
 // node's changes in the order they were made, so only one push is in flight at a time, but
 // the edge's own work is done beside it rather than between pushes: the next batch is read
 // from the outbox and encoded while the current one is on its way, and each answer is
-// recorded while the next batch is pushed. A crash between a push and its record loses nothing: the batch
-// is still pending, and pushing it again is answered "duplicate". Any failure ends the drain
-// after the record in flight has finished; the loop then starts over from the outbox's head.
+// recorded while the next batch is pushed. A crash between a push and its record loses
+// nothing: the batch is still pending, and pushing it again is answered "duplicate". Any
+// failure ends the drain after the record in flight has finished; the loop then starts over
+// from the outbox's head.
 func (s *Syncer) drain(ctx context.Context) (int, error) {
 	size := s.batchSize()
 	batch, err := s.Outbox.Pending(ctx, size)

@@ -70,7 +70,7 @@ type delta struct {
 	changes []domain.Change
 	upTo    int64
 	// frames holds the frames streams built from this run, for streams alike to share
-	// (stream.sendDelta); nil: nothing is shared.
+	// (stream.sendDelta).
 	frames *sharedFrames
 }
 

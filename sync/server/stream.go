@@ -287,7 +287,7 @@ func (st *stream) sendDelta(ctx context.Context, d delta) error {
 		err error
 	)
 	source := "built"
-	if d.frames == nil || st.sc.team != "" {
+	if st.sc.team != "" {
 		msg, typ, n, err = build(ctx)
 	} else {
 		f := d.frames.get(frameKey{scope: st.sc.key(), pos: st.pos})
